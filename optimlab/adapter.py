@@ -83,6 +83,11 @@ class StepFunctionOptimizer(Optimizer):
         self._names = tuple(defaults) if takes_kwargs else tuple(accepted)
         super().__init__(params, defaults)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.update(step_fn=self.step_fn, _names=self._names)
+        return state
+
     def __repr__(self) -> str:
         return f"StepFunctionOptimizer({self.step_fn.__name__}, {len(self.param_groups)} group(s))"
 
