@@ -116,7 +116,9 @@ class StepFunctionOptimizer(Optimizer):
 
 
 def make_optimizer(
-    step_fn: StepFunction, params: Iterable[Tensor] | Iterable[dict[str, Any]], **hyperparameters: Any
+    step_fn: StepFunction,
+    params: Iterable[Tensor] | Iterable[dict[str, Any]],
+    **hyperparameters: Any,
 ) -> StepFunctionOptimizer:
     """Shorthand for ``StepFunctionOptimizer(params, step_fn, **hyperparameters)``."""
     return StepFunctionOptimizer(params, step_fn, **hyperparameters)

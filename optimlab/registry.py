@@ -40,7 +40,7 @@ class OptimizerSpec:
     cases: tuple[Case, ...]
     has_fused: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
-    """Arguments the torch class must get to be this optimizer (``gd`` is SGD without momentum)."""
+    """Arguments the torch class needs to be this optimizer (none so far: ``gd`` is plain SGD)."""
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -146,7 +146,8 @@ class Difference:
 
     def add(self, where: str, a: Tensor, b: Tensor, rtol: float, atol: float) -> None:
         if a.shape != b.shape:
-            self.first_bad = self.first_bad or f"{where}: shape {tuple(a.shape)} != {tuple(b.shape)}"
+            shapes = f"{tuple(a.shape)} != {tuple(b.shape)}"
+            self.first_bad = self.first_bad or f"{where}: shape {shapes}"
             return
         if a.numel() == 0:
             return

@@ -50,7 +50,8 @@ def test_adam_eps_is_added_after_bias_correction():
     g = torch.tensor([1e-7, -3e-8], dtype=F64)
     p, _ = first_step(torch.optim.Adam, g, lr=1.0)
     torch.testing.assert_close(p, -g / (g.abs() + 1e-8), rtol=1e-13, atol=0)
-    eps_before = -g / ((1 - 0.999) ** -0.5 * ((1 - 0.999) * g**2).sqrt() + 1e-8 / (1 - 0.999) ** 0.5)
+    bc2 = 1 - 0.999
+    eps_before = -g / (bc2**-0.5 * (bc2 * g**2).sqrt() + 1e-8 / bc2**0.5)
     assert not torch.allclose(p, eps_before, rtol=1e-3)
 
 
@@ -67,7 +68,7 @@ def test_amsgrad_keeps_the_max_of_uncorrected_v():
 
 def test_rmsprop_has_no_bias_correction():
     """Defaults lr=1e-2, alpha=0.99: v = 0.01·g², so step 1 is lr·g/(0.1·|g|+eps) ≈ 10·lr."""
-    p, state = first_step(torch.optim.RMSprop, G)
+    p, _ = first_step(torch.optim.RMSprop, G)
     torch.testing.assert_close(p, -1e-2 * G / ((0.01 * G**2).sqrt() + 1e-8), rtol=1e-13, atol=0)
     assert torch.optim.RMSprop([torch.zeros(1, requires_grad=True)]).defaults["alpha"] == 0.99
 
@@ -96,7 +97,7 @@ def test_adamax_eps_sits_inside_the_max():
 
 
 def test_adamax_step_is_lr_over_bias_correction_times_m_over_u():
-    p, st = first_step(torch.optim.Adamax, G)
+    p, _ = first_step(torch.optim.Adamax, G)
     torch.testing.assert_close(p, -2e-3 / 0.1 * (0.1 * G) / (G.abs() + 1e-8), rtol=1e-13, atol=0)
 
 
@@ -149,7 +150,7 @@ def test_the_two_nesterov_forms_differ_when_lr_changes():
 
 def test_nadam_uses_torchs_momentum_schedule():
     b1, b2, lr, psi, eps = 0.9, 0.999, 2e-3, 4e-3, 1e-8
-    p, state = first_step(torch.optim.NAdam, G)
+    p, _ = first_step(torch.optim.NAdam, G)
     mu1 = b1 * (1 - 0.5 * 0.96 ** (1 * psi))
     mu2 = b1 * (1 - 0.5 * 0.96 ** (2 * psi))
     assert ref.nadam_momentum(1, b1, psi) == mu1

@@ -90,4 +90,4 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_python_is_supported():
-    assert sys.version_info >= (3, 10)
+    assert sys.version_info >= (3, 11)

@@ -71,7 +71,7 @@ def test_defaults_are_torchs():
         torch_sig = inspect.signature(spec.torch_cls.__init__).parameters
         for name, default in spec.defaults.items():
             assert torch_sig[name].default == default, (spec.name, name)
-        assert spec.step_fn.__doc__ and "State" in spec.step_fn.__doc__ or spec.name == "gd"
+        assert (spec.step_fn.__doc__ and "State" in spec.step_fn.__doc__) or spec.name == "gd"
 
 
 def test_a_mismatch_is_detected():

@@ -14,7 +14,7 @@ Scalar = float | Tensor
 
 
 def scalar_dtype() -> torch.dtype:
-    """The dtype torch.optim uses for ``step`` and ``mu_product``: float32 unless the default is float64."""
+    """The dtype of torch's ``step`` and ``mu_product``: float32, or float64 if that is the default."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
@@ -42,7 +42,7 @@ def zeros_like(param: Tensor) -> Tensor:
 
 
 def on_param(x: Scalar, param: Tensor) -> Scalar:
-    """A tensor hyperparameter moved to the parameter's device and dtype (torch does this for betas)."""
+    """A tensor hyperparameter on the parameter's device and dtype (torch does this for beta1)."""
     if isinstance(x, Tensor):
         return x.to(device=param.device, dtype=param.dtype)
     return x
