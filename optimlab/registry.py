@@ -50,7 +50,7 @@ class OptimizerSpec:
     def torch_optimizer(
         self, params: Any, *, impl: str = "single", **hyper: Any
     ) -> torch.optim.Optimizer:
-        """The torch.optim twin. ``impl`` is ``single`` (foreach=False), ``foreach`` or ``fused``."""
+        """The torch twin; ``impl`` is ``single`` (foreach=False), ``foreach`` or ``fused``."""
         switches = {
             "single": {"foreach": False},
             "foreach": {"foreach": True},

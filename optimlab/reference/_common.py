@@ -14,7 +14,7 @@ Scalar = float | Tensor
 
 
 def scalar_dtype() -> torch.dtype:
-    """The dtype of torch's ``step`` and ``mu_product``: float32, or float64 if that is the default."""
+    """The dtype of ``step`` and ``mu_product``: float64 if that is the default, else float32."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
