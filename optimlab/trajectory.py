@@ -51,8 +51,13 @@ def make_problem(
     seed: int = 0,
     shapes: Sequence[tuple[int, ...]] = STANDARD_SHAPES,
     zero_steps: Sequence[int] = (7,),
+    decades: float = 0.0,
 ) -> Problem:
-    """A reproducible problem. Every tensor in ``zero_steps`` gets an all-zero gradient."""
+    """A reproducible problem. Every tensor in ``zero_steps`` gets an all-zero gradient.
+
+    With ``decades > 0`` each coordinate's gradient is scaled by a fixed factor drawn from
+    ``10**U(-decades, 0)``, so small and large gradients meet the same eps and learning rate.
+    """
     gen = torch.Generator().manual_seed(seed)
     params = []
     for i, shape in enumerate(shapes):
@@ -61,6 +66,12 @@ def make_problem(
         else:
             p = torch.randn(shape, generator=gen, dtype=dtype)
         params.append(p.to(device))
+    scales = [
+        10 ** (-decades * torch.rand(p.shape, generator=gen, dtype=dtype)).to(device)
+        if decades
+        else None
+        for p in params
+    ]
     grads = []
     for t in range(steps):
         row = []
@@ -68,6 +79,8 @@ def make_problem(
             g = torch.randn(p.shape, generator=gen, dtype=dtype).to(device)
             # A slow drift plus noise, so moments and accumulators have something to track.
             g = g + 0.5 * torch.sin(torch.tensor(0.1 * t, dtype=dtype))
+            if scales[i] is not None:
+                g = g * scales[i]
             if i == _SPARSE_GRAD:
                 g[::2] = 0
             if t in zero_steps:

@@ -1,0 +1,106 @@
+"""Check a learner's step function against ``torch.optim``: :func:`check`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ..registry import get_spec
+from .cases import GROUPS, CheckCase, groups_for, select
+from .guard import static_shortcuts
+from .mistakes import Mistake, catalogue
+from .report import CaseResult, CheckResult
+from .runner import run_case
+
+__all__ = ["GROUPS", "CaseResult", "CheckCase", "CheckResult", "Mistake", "catalogue", "check",
+           "groups_for"]
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' asked for, but torch sees no CUDA device")
+    return device
+
+
+def check(
+    fn: Callable[..., Any],
+    optimizer: str,
+    groups: str | Sequence[str] | None = None,
+    *,
+    device: str = "auto",
+    raise_on_failure: bool = True,
+    time_limit: float | None = 10.0,
+    explain: bool = True,
+    display: bool = True,
+    allow_reference: bool = False,
+) -> CheckResult:
+    """Compare a learner's step function with ``torch.optim``, case by case.
+
+    ``fn(param, grad, state, **hyperparameters)`` must update ``param`` in place. The cases
+    are those of the named ``groups`` (all visible groups by default; ``"hidden"`` for hidden
+    tests). On CUDA (``device="auto"`` picks it when present) the learner is also compared with
+    torch's foreach and fused implementations.
+
+    Returns a :class:`CheckResult` (text via ``str()``, HTML in a notebook). When a case fails
+    and ``raise_on_failure`` is true, the report is shown and ``AssertionError`` raised with it,
+    so an nbgrader test cell fails.
+
+    ``allow_reference=True`` lets the function call optimlab's references; it exists to check
+    the references themselves, and no exercise uses it.
+    """
+    spec = get_spec(optimizer)
+    dev = _resolve_device(device)
+    cases: list[CheckCase] = select(spec.name, list(groups) if isinstance(groups, (list, tuple))
+                                    else groups)
+    name = getattr(fn, "__name__", repr(fn))
+    start = time.perf_counter()
+    results: list[CaseResult] = []
+    notes: list[str] = []
+    shortcuts = [] if allow_reference else static_shortcuts(fn)
+    if shortcuts:
+        msg = (f"your function uses {', '.join(shortcuts)}: calling torch.optim or optimlab's "
+               "reference implementations is not allowed; write the update yourself")
+        results = [CaseResult(c, passed=False, kind="shortcut", message=msg) for c in cases]
+    else:
+        stopped = None
+        for case in cases:
+            if stopped is not None:
+                results.append(CaseResult(case, passed=False, kind="skipped", message=stopped))
+                continue
+            impls = ["single"]
+            if torch.device(dev).type == "cuda":
+                hyper_tensor = any(isinstance(v, torch.Tensor) for v in case.hyper.values())
+                if not hyper_tensor:
+                    impls.append("foreach")
+                if spec.has_fused:
+                    impls.append("fused")
+            res = run_case(fn, spec, case, device=dev, impls=tuple(impls),
+                           time_limit_s=time_limit, explain=explain,
+                           allow_reference=allow_reference)
+            results.append(res)
+            if res.kind in ("timeout", "shortcut"):
+                stopped = f"not run: an earlier case ended with {res.kind}"
+    result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start, notes)
+    if not result.passed and raise_on_failure:
+        if display:
+            _show(result)
+        raise AssertionError(str(result))
+    if display and result.passed:
+        _show(result)
+    return result
+
+
+def _show(result: CheckResult) -> None:
+    """Display the HTML report when running inside IPython; do nothing elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(result)

@@ -1,0 +1,253 @@
+"""The cases the checker runs, grouped so nbgrader cells can give partial credit.
+
+Each optimizer has *visible* groups (``basic`` first, then one per hyperparameter the notebook
+teaches) and a *hidden* group for hidden tests: the same ideas in float32, with tensor learning
+rates, extreme but valid values and all flags at once, on a gradient sequence drawn fresh for
+each run, so no answer can be written down in advance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+#: The tensors every case updates: 0-d, 1-D, 2-D, a non-contiguous view, an empty tensor,
+#: a 1-D tensor with always-zero coordinates, and a second 1-D tensor of the same shape as
+#: the first (so state shared between tensors shows up as wrong numbers, not only as a crash).
+SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (3, 4), (4, 3), (0,), (6,), (5,))
+
+
+@dataclass(frozen=True)
+class CheckCase:
+    """One run: hyperparameters, a gradient sequence, and optional mid-run changes."""
+
+    group: str
+    name: str
+    hyper: dict[str, Any] = field(default_factory=dict)
+    dtype: torch.dtype = torch.float64
+    steps: int = 20
+    second: dict[str, Any] | None = None
+    """Overrides for the second half of the tensors (a second torch param group)."""
+    lr_change: tuple[int, float] | None = None
+    """``(k, f)``: from step ``k`` on, every group's lr is multiplied by ``f`` (a schedule)."""
+    decades: float = 3.0
+    seed: int | None = 0
+    """``None`` draws a fresh gradient sequence on every run (hidden groups)."""
+
+    def __post_init__(self) -> None:
+        if self.lr_change and "lr" not in self.hyper:
+            raise ValueError(f"case {self.name!r}: an lr schedule needs an explicit lr")
+
+    def describe(self) -> str:
+        parts = [f"{k}={_short(v)}" for k, v in self.hyper.items()]
+        if self.second:
+            parts.append("2nd group: " + ", ".join(f"{k}={_short(v)}" for k, v in self.second.items()))
+        if self.lr_change:
+            parts.append(f"lr×{self.lr_change[1]} from step {self.lr_change[0]}")
+        parts.append(str(self.dtype).removeprefix("torch."))
+        return ", ".join(parts)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"tensor({v.item():g})"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_short(x) for x in v) + ")"
+    return f"{v:g}" if isinstance(v, float) else repr(v)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    cases: tuple[CheckCase, ...]
+    hidden: bool = False
+
+
+def _g(group: str, *cases: tuple[str, dict[str, Any]] | CheckCase, **common: Any) -> Group:
+    out = []
+    for c in cases:
+        out.append(c if isinstance(c, CheckCase) else CheckCase(group, c[0], c[1], **common))
+    return Group(group, tuple(out))
+
+
+def _hidden(visible: list[Group], extra: list[tuple[str, dict[str, Any]]]) -> Group:
+    """float32 twins of every visible case, the extras in both dtypes, all on fresh gradients."""
+    cases = []
+    for g in visible:
+        for c in g.cases:
+            cases.append(replace(c, group="hidden", name=f"{c.group}: {c.name} (float32)",
+                                 dtype=torch.float32, seed=None))
+    for name, hyper in extra:
+        for dtype in (torch.float64, torch.float32):
+            tag = str(dtype).removeprefix("torch.")
+            h = {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in hyper.items()}
+            cases.append(CheckCase("hidden", f"{name} ({tag})", h, dtype=dtype, steps=30,
+                                   seed=None, second={"lr": 0.5 * float(hyper.get("lr", 1e-2))}))
+    return Group("hidden", tuple(cases), hidden=True)
+
+
+def _lr(x: float) -> torch.Tensor:
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def _build() -> dict[str, dict[str, Group]]:
+    out: dict[str, dict[str, Group]] = {}
+
+    def add(name: str, visible: list[Group], extra: list[tuple[str, dict[str, Any]]]) -> None:
+        out[name] = {g.name: g for g in visible}
+        out[name]["hidden"] = _hidden(visible, extra)
+
+    add("gd", [
+        _g("basic", ("default lr", {}), ("lr=0.1", {"lr": 0.1}),
+           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
+    ], [("tensor lr", {"lr": _lr(0.05)}), ("lr=0", {"lr": 0.0})])
+
+    add("sgd", [
+        _g("basic", ("lr=0.1", {"lr": 0.1}),
+           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
+        _g("weight_decay", ("weight_decay", {"lr": 0.1, "weight_decay": 0.1}),
+           ("weight_decay with momentum", {"lr": 0.05, "weight_decay": 0.1, "momentum": 0.9})),
+        _g("maximize", ("maximize", {"lr": 0.1, "maximize": True, "weight_decay": 0.1})),
+        _g("momentum", ("momentum", {"lr": 0.05, "momentum": 0.9}),
+           ("dampening", {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}),
+           CheckCase("momentum", "momentum with an lr schedule", {"lr": 0.05, "momentum": 0.9},
+                     lr_change=(10, 0.2))),
+        _g("nesterov", ("nesterov", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+           CheckCase("nesterov", "nesterov with an lr schedule",
+                     {"lr": 0.05, "momentum": 0.9, "nesterov": True}, lr_change=(10, 0.2))),
+    ], [
+        ("all flags", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.05,
+                       "maximize": True}),
+        ("extreme", {"lr": 0.01, "momentum": 0.99, "dampening": 1.0, "weight_decay": 1.0}),
+        ("tensor lr", {"lr": _lr(0.05), "momentum": 0.9, "dampening": 0.1}),
+    ])
+
+    add("adagrad", [
+        _g("basic", ("defaults", {}), ("lr=0.1, eps=0.1", {"lr": 0.1, "eps": 0.1}),
+           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
+        _g("lr_decay", ("lr_decay", {"lr": 0.1, "lr_decay": 0.2})),
+        _g("initial_accumulator_value", ("initial_accumulator_value",
+                                         {"lr": 0.1, "initial_accumulator_value": 0.5})),
+        _g("weight_decay", ("weight_decay", {"lr": 0.1, "weight_decay": 0.1})),
+        _g("maximize", ("maximize", {"lr": 0.1, "maximize": True})),
+    ], [
+        ("all flags", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.05,
+                       "initial_accumulator_value": 0.1, "eps": 1e-6, "maximize": True}),
+        ("extreme", {"lr": 1.0, "lr_decay": 1.0, "eps": 1.0, "weight_decay": 1.0}),
+        ("tensor lr", {"lr": _lr(0.05)}),
+    ])
+
+    add("adadelta", [
+        _g("basic", ("defaults", {}), ("lr, rho, eps", {"lr": 0.5, "rho": 0.5, "eps": 1e-3}),
+           CheckCase("basic", "two lrs", {"lr": 1.0}, second={"lr": 0.3})),
+        _g("weight_decay", ("weight_decay", {"weight_decay": 0.1})),
+        _g("maximize", ("maximize", {"maximize": True})),
+    ], [
+        ("all flags", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.05,
+                       "maximize": True}),
+        ("extreme", {"lr": 2.0, "rho": 0.0, "eps": 1.0}),
+        ("tensor lr", {"lr": _lr(0.5)}),
+    ])
+
+    add("rmsprop", [
+        _g("basic", ("defaults", {}), ("alpha, eps", {"alpha": 0.9, "eps": 1e-3}),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+        _g("weight_decay", ("weight_decay", {"weight_decay": 0.1})),
+        _g("maximize", ("maximize", {"maximize": True})),
+        _g("centered", ("centered", {"centered": True, "alpha": 0.9})),
+        _g("momentum", ("momentum", {"momentum": 0.9}),
+           CheckCase("momentum", "momentum with an lr schedule", {"lr": 1e-2, "momentum": 0.9},
+                     lr_change=(10, 0.2))),
+    ], [
+        ("all flags", {"lr": 1e-3, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.05,
+                       "momentum": 0.5, "centered": True, "maximize": True}),
+        ("extreme", {"lr": 0.1, "alpha": 0.0, "eps": 1.0, "momentum": 0.99}),
+        ("tensor lr", {"lr": _lr(1e-3), "momentum": 0.5, "centered": True}),
+    ])
+
+    adam_like = [
+        ("all flags", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.05,
+                       "amsgrad": True, "maximize": True}),
+        ("extreme", {"lr": 0.1, "betas": (0.0, 0.0), "eps": 1.0, "weight_decay": 1.0}),
+        ("tensor lr", {"lr": _lr(1e-2), "amsgrad": True}),
+    ]
+    add("adam", [
+        _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
+                                                          "eps": 1e-3}),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+        _g("weight_decay", ("weight_decay (L2)", {"lr": 1e-2, "weight_decay": 0.1})),
+        _g("amsgrad", ("amsgrad", {"lr": 1e-2, "amsgrad": True})),
+        _g("maximize", ("maximize", {"lr": 1e-2, "maximize": True})),
+        _g("decoupled_weight_decay", ("decoupled_weight_decay",
+                                      {"lr": 1e-2, "weight_decay": 0.1,
+                                       "decoupled_weight_decay": True})),
+    ], adam_like)
+
+    add("adamw", [
+        _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
+                                                          "eps": 1e-3}),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+        _g("weight_decay", ("weight_decay=0.1", {"lr": 1e-2, "weight_decay": 0.1}),
+           ("weight_decay=0", {"lr": 1e-2, "weight_decay": 0.0})),
+        _g("amsgrad", ("amsgrad", {"lr": 1e-2, "amsgrad": True})),
+        _g("maximize", ("maximize", {"lr": 1e-2, "maximize": True})),
+    ], adam_like)
+
+    add("adamax", [
+        _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
+                                                          "eps": 1e-3}),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+        _g("weight_decay", ("weight_decay", {"lr": 1e-2, "weight_decay": 0.1})),
+        _g("maximize", ("maximize", {"lr": 1e-2, "maximize": True})),
+    ], [
+        ("all flags", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.05,
+                       "maximize": True}),
+        ("extreme", {"lr": 0.1, "betas": (0.0, 0.0), "eps": 1.0, "weight_decay": 1.0}),
+        ("tensor lr", {"lr": _lr(1e-2)}),
+    ])
+
+    add("nadam", [
+        _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
+                                                          "eps": 1e-3}),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+        _g("momentum_decay", ("momentum_decay", {"lr": 1e-2, "momentum_decay": 0.05})),
+        _g("weight_decay", ("weight_decay (L2)", {"lr": 1e-2, "weight_decay": 0.1})),
+        _g("decoupled_weight_decay", ("decoupled_weight_decay",
+                                      {"lr": 1e-2, "weight_decay": 0.1,
+                                       "decoupled_weight_decay": True})),
+        _g("maximize", ("maximize", {"lr": 1e-2, "maximize": True})),
+    ], [
+        ("all flags", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.05,
+                       "momentum_decay": 8e-3, "decoupled_weight_decay": True,
+                       "maximize": True}),
+        ("extreme", {"lr": 0.1, "betas": (0.0, 0.0), "eps": 1.0, "momentum_decay": 1.0}),
+        ("tensor lr", {"lr": _lr(1e-2), "weight_decay": 0.1}),
+    ])
+    return out
+
+
+GROUPS: dict[str, dict[str, Group]] = _build()
+
+
+def groups_for(name: str) -> dict[str, Group]:
+    """The groups of one optimizer, visible ones first and ``hidden`` last."""
+    try:
+        return GROUPS[name]
+    except KeyError:
+        raise KeyError(f"no checker cases for {name!r}; known: {', '.join(GROUPS)}") from None
+
+
+def select(name: str, groups: str | list[str] | None) -> list[CheckCase]:
+    """The cases of the named groups (all visible groups when ``groups`` is None)."""
+    table = groups_for(name)
+    if groups is None:
+        chosen = [g for g in table.values() if not g.hidden]
+    else:
+        names = [groups] if isinstance(groups, str) else list(groups)
+        unknown = [n for n in names if n not in table]
+        if unknown:
+            raise KeyError(f"{name} has no group(s) {unknown}; groups: {', '.join(table)}")
+        chosen = [table[n] for n in names]
+    return [c for g in chosen for c in g.cases]

@@ -1,0 +1,141 @@
+"""Run a learner's function under guard: a time limit, a watch for shortcuts, a trimmed traceback.
+
+Nothing here can stop a determined attacker who shares the process (see the README's instructor
+section); it makes honest mistakes and casual shortcuts fail with a clear message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import traceback
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+import optimlab
+
+_TORCH_OPTIM_DIR = os.path.dirname(torch.optim.__file__) + os.sep
+_REFERENCE_DIR = os.path.join(os.path.dirname(optimlab.__file__), "reference") + os.sep
+_OPTIMLAB_DIR = os.path.dirname(optimlab.__file__) + os.sep
+
+#: Attribute names that only a shortcut needs: torch.optim itself and torch's fused kernels.
+_SHORTCUT_NAMES = ("optim",)
+_SHORTCUT_PREFIXES = ("_fused_", "_single_tensor_", "_multi_tensor_")
+
+
+class TimeLimitExceeded(Exception):
+    """The learner's function ran past the time limit of one case."""
+
+
+class ShortcutUsed(Exception):
+    """The learner's function called torch.optim or optimlab's references to do the work."""
+
+
+def _shortcut_file(filename: str) -> str | None:
+    if filename.startswith(_TORCH_OPTIM_DIR):
+        return "torch.optim"
+    if filename.startswith(_REFERENCE_DIR):
+        return "optimlab's reference implementations"
+    return None
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`TimeLimitExceeded` in the block after ``seconds`` (main thread, Unix).
+
+    Elsewhere (another thread, Windows) there is no limit rather than a wrong one.
+    """
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise TimeLimitExceeded(f"still running after {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def watch_for_shortcuts() -> Iterator[list[str]]:
+    """Record, in the list it yields, every call into torch.optim or optimlab.reference.
+
+    The caller raises :class:`ShortcutUsed` afterwards: raising inside the trace function
+    could be swallowed by the learner's own ``try``/``except``.
+    """
+    hits: list[str] = []
+    old = sys.gettrace()
+
+    def tracer(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            where = _shortcut_file(frame.f_code.co_filename)
+            if where is not None:
+                hits.append(f"{where} ({frame.f_code.co_name})")
+        return None
+
+    sys.settrace(tracer)
+    try:
+        yield hits
+    finally:
+        sys.settrace(old)
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def static_shortcuts(fn: Callable[..., Any]) -> list[str]:
+    """Shortcuts visible in the function's code: names it reads, globals it refers to."""
+    found: list[str] = []
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return found
+    gl = getattr(fn, "__globals__", {})
+    for c in _code_objects(code):
+        for name in c.co_names:
+            if name in _SHORTCUT_NAMES or name.startswith(_SHORTCUT_PREFIXES):
+                found.append(f"`{name}`")
+            obj = gl.get(name)
+            mod = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
+            if isinstance(mod, str) and (
+                mod.startswith("torch.optim") or mod.startswith("optimlab.reference")
+            ):
+                found.append(f"`{name}` (from {mod})")
+    for cell in getattr(fn, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):
+            mod = getattr(cell.cell_contents, "__module__", "") or ""
+            if mod.startswith(("torch.optim", "optimlab.reference")):
+                found.append(f"a captured object from {mod}")
+    return sorted(set(found))
+
+
+def trimmed_traceback(exc: BaseException, limit: int = 6) -> str:
+    """The traceback of the learner's code only: frames inside optimlab and torch are dropped."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(_OPTIMLAB_DIR)
+        and not f.filename.startswith(os.path.dirname(torch.__file__))
+    ]
+    lines = traceback.format_list(frames[-limit:])
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()

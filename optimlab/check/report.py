@@ -1,0 +1,139 @@
+"""What the checker found, as text (tests, terminals) and as HTML (notebooks)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from .cases import CheckCase
+from .mistakes import Mistake
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case."""
+
+    case: CheckCase
+    passed: bool
+    kind: str = "ok"
+    """ok, mismatch, nonfinite, state, exception, timeout, shortcut, returned, grad_modified,
+    shape, dtype, device, signature, skipped"""
+    message: str = ""
+    step: int | None = None
+    tensor: int | None = None
+    shape: tuple[int, ...] | None = None
+    index: tuple[int, ...] | None = None
+    expected: float | None = None
+    got: float | None = None
+    max_abs_err: float = 0.0
+    seed: int | None = None
+    traceback: str | None = None
+    mistakes: list[Mistake] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.case.group} / {self.case.name}"
+
+    def details(self) -> list[str]:
+        out = [self.message] if self.message else []
+        if self.step is not None and self.kind in ("mismatch", "nonfinite"):
+            where = f"step {self.step}, tensor {self.tensor} (shape {self.shape})"
+            if self.index is not None:
+                where += f", element {list(self.index)}"
+            out.append(f"first wrong at {where}: expected {self.expected!r}, got {self.got!r}")
+            out.append(f"largest |error| over the run: {self.max_abs_err:.3g}")
+        if self.traceback:
+            out.append("your code raised:\n" + _indent(self.traceback, "    "))
+        for m in self.mistakes:
+            out.append(f"This looks like: {m.name}.")
+            out.append(f"Hint: {m.hint}")
+        if self.seed not in (None, 0):
+            out.append(f"(gradient sequence seed {self.seed})")
+        return out
+
+
+def _indent(text: str, pad: str) -> str:
+    return "\n".join(pad + line for line in text.splitlines())
+
+
+@dataclass
+class CheckResult:
+    """Everything one call of :func:`optimlab.check` found."""
+
+    optimizer: str
+    function: str
+    device: str
+    cases: list[CaseResult]
+    elapsed: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cases)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def groups(self) -> dict[str, bool]:
+        """Group name → whether all its cases passed, in the order they ran."""
+        out: dict[str, bool] = {}
+        for c in self.cases:
+            out[c.case.group] = out.get(c.case.group, True) and c.passed
+        return out
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.passed]
+
+    @property
+    def mistakes(self) -> list[Mistake]:
+        """The catalogued mistakes the failures look like, most frequent first."""
+        seen: dict[str, tuple[int, Mistake]] = {}
+        for c in self.failures:
+            for m in c.mistakes:
+                n, _ = seen.get(m.key, (0, m))
+                seen[m.key] = (n + 1, m)
+        return [m for _, m in sorted(seen.values(), key=lambda x: -x[0])]
+
+    def summary(self) -> str:
+        n_ok = sum(c.passed for c in self.cases)
+        groups = ", ".join(f"{g} {'✓' if ok else '✗'}" for g, ok in self.groups.items())
+        verdict = "matches torch.optim" if self.passed else "does not match torch.optim yet"
+        return (f"{self.function} {verdict}: {n_ok}/{len(self.cases)} cases pass "
+                f"({groups}) [{self.optimizer}, {self.device}, {self.elapsed:.2f} s]")
+
+    def __str__(self) -> str:
+        lines = [self.summary(), *self.notes]
+        for c in self.failures:
+            lines.append("")
+            lines.append(f"✗ {c.title}  [{c.case.describe()}]")
+            lines.extend(_indent(d, "  ") for d in c.details())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<CheckResult {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        color = "#1a7f37" if self.passed else "#b42318"
+        head = (f'<div style="font-family:sans-serif;border-left:4px solid {color};'
+                f'padding:4px 10px;margin:4px 0">'
+                f'<b style="color:{color}">{"✓" if self.passed else "✗"} '
+                f"{html.escape(self.summary())}</b>")
+        notes = "".join(f"<div>{html.escape(n)}</div>" for n in self.notes)
+        rows = []
+        for c in self.cases:
+            mark = "✓" if c.passed else "✗"
+            style = "" if c.passed else ' style="color:#b42318"'
+            detail = "" if c.passed else "<br>".join(
+                f'<pre style="margin:0;white-space:pre-wrap">{html.escape(d)}</pre>'
+                for d in c.details()
+            )
+            rows.append(
+                f"<tr{style}><td>{mark}</td><td>{html.escape(c.case.group)}</td>"
+                f"<td>{html.escape(c.case.name)}</td>"
+                f"<td><small>{html.escape(c.case.describe())}</small></td><td>{detail}</td></tr>"
+            )
+        table = ('<table style="font-size:90%"><tr><th></th><th>group</th><th>case</th>'
+                 "<th>settings</th><th>what went wrong</th></tr>" + "".join(rows) + "</table>")
+        return head + notes + table + "</div>"

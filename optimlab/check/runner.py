@@ -1,0 +1,342 @@
+"""Run one case: torch.optim's trajectory, the learner's, and what differs between them."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import OptimizerSpec
+from ..trajectory import Problem, make_problem, split_groups
+from .cases import SHAPES, CheckCase
+from .guard import ShortcutUsed, TimeLimitExceeded, time_limit, trimmed_traceback, watch_for_shortcuts
+from .mistakes import NOT_IN_PLACE, SHARED_STATE, Mistake, catalogue
+from .report import CaseResult
+
+ZERO_STEP = 7  # every tensor gets an all-zero gradient on this step
+
+
+def tolerance(name: str, dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) for a learner against torch.optim.
+
+    float64: 1e-9 / 1e-12, far above what a different order of operations costs (about 1e-15)
+    and far below any catalogued mistake. NAdam: 1e-7 / 1e-10, because torch keeps its
+    ``mu_product`` in float32 and a learner may rightly keep it as a Python float (they differ by
+    about 1e-8 relative). float32: 1e-4 / 1e-5.
+    """
+    if dtype == torch.float64:
+        return (1e-7, 1e-10) if name == "nadam" else (1e-9, 1e-12)
+    return (1e-4, 1e-5)
+
+
+def match_tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) for a learner's wrong trajectory against a catalogued mistake."""
+    return (1e-6, 1e-9) if dtype == torch.float64 else (1e-3, 1e-4)
+
+
+def problem_for(case: CheckCase, device: str, seed: int) -> Problem:
+    return make_problem(steps=case.steps, dtype=case.dtype, device=device, seed=seed,
+                        shapes=SHAPES, zero_steps=(ZERO_STEP,), decades=case.decades)
+
+
+def group_of(i: int, n: int, case: CheckCase) -> int:
+    return 0 if case.second is None or i < (n + 1) // 2 else 1
+
+
+def hyper_at(case: CheckCase, group: int, step: int) -> dict[str, Any]:
+    """The hyperparameters tensor ``group`` sees at ``step`` (1-based), lr schedule applied."""
+    hyper = dict(case.hyper)
+    if group == 1 and case.second:
+        hyper.update(case.second)
+    if case.lr_change and step >= case.lr_change[0] and "lr" in hyper:
+        hyper["lr"] = hyper["lr"] * case.lr_change[1]
+    return hyper
+
+
+@dataclass
+class Trajectory:
+    history: list[list[Tensor]]
+    states: list[dict[str, Any]]
+
+
+def torch_trajectory(spec: OptimizerSpec, case: CheckCase, problem: Problem,
+                     impl: str) -> Trajectory:
+    """torch.optim on the problem, with the case's groups and lr schedule."""
+    params = problem.fresh_params()
+    opt = spec.torch_optimizer(split_groups(params, case.second), impl=impl, **case.hyper)
+    history = []
+    for t, row in enumerate(problem.grads, start=1):
+        if case.lr_change and t == case.lr_change[0]:
+            for g in opt.param_groups:
+                g["lr"] = g["lr"] * case.lr_change[1]
+        for p, g in zip(params, row, strict=True):
+            p.grad = g.clone(memory_format=torch.preserve_format)
+        opt.step()
+        history.append([p.detach().clone() for p in params])
+    return Trajectory(history, [dict(opt.state.get(p, {})) for p in params])
+
+
+def trusted_trajectory(step_fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase,
+                       problem: Problem) -> Trajectory:
+    """A trusted step function (a catalogued mistake) on the problem, all hyperparameters given."""
+    params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
+    states: list[dict[str, Any]] = [{} for _ in params]
+    history = []
+    defaults = spec.defaults
+    with torch.no_grad():
+        for t, row in enumerate(problem.grads, start=1):
+            for i, (p, g) in enumerate(zip(params, row, strict=True)):
+                hyper = {**defaults, **hyper_at(case, group_of(i, len(params), case), t)}
+                step_fn(p, g.clone(memory_format=torch.preserve_format), states[i], **hyper)
+            history.append([p.clone() for p in params])
+    return Trajectory(history, states)
+
+
+class LearnerFailed(Exception):
+    """Raised inside the learner's run to stop it, carrying a ready CaseResult's fields."""
+
+    def __init__(self, kind: str, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.fields = kind, message, fields
+
+
+class Signature:
+    """What a learner's function accepts, read once per check."""
+
+    def __init__(self, fn: Callable[..., Any], spec: OptimizerSpec) -> None:
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):  # a builtin or other unintrospectable callable
+            params = {}
+        self.spec = spec
+        self.names = set(params)
+        self.takes_var = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        self.required = [
+            name for name, p in list(params.items())[3:]
+            if p.default is p.empty and name in spec.defaults
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+
+    def kwargs(self, hyper: dict[str, Any]) -> dict[str, Any]:
+        """The case's settings, plus torch's default for any hyperparameter the learner
+        requires but the case leaves at its default."""
+        if not self.takes_var:
+            missing = [k for k in hyper if k not in self.names]
+            if missing:
+                names = ", ".join(f"`{k}`" for k in missing)
+                raise LearnerFailed(
+                    "signature", f"your function has no parameter {names}; it should take "
+                    f"(param, grad, state, *, {', '.join(self.spec.defaults)})")
+        out = dict(hyper)
+        for name in self.required:
+            out.setdefault(name, self.spec.defaults[name])
+        return out
+
+
+def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase,
+                       problem: Problem, time_limit_s: float | None,
+                       allow_reference: bool = False) -> Trajectory:
+    """Run the learner's function on the problem, checking its behaviour after every call."""
+    params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
+    states: list[dict[str, Any]] = [{} for _ in params]
+    history: list[list[Tensor]] = []
+    n = len(params)
+    sig = Signature(fn, spec)
+    with torch.no_grad(), time_limit(time_limit_s), watch_for_shortcuts() as hits:
+        for t, row in enumerate(problem.grads, start=1):
+            per_group = [sig.kwargs(hyper_at(case, k, t)) for k in (0, 1)]
+            for i, (p, g) in enumerate(zip(params, row, strict=True)):
+                kwargs = dict(per_group[group_of(i, n, case)])
+                grad = g.clone(memory_format=torch.preserve_format)
+                shape, dtype, device = p.shape, p.dtype, p.device
+                where = {"step": t, "tensor": i, "shape": tuple(shape)}
+                try:
+                    out = fn(p, grad, states[i], **kwargs)
+                except (TimeLimitExceeded, KeyboardInterrupt):
+                    raise
+                except Exception as exc:
+                    raise LearnerFailed("exception", f"your function raised {type(exc).__name__} "
+                                        f"at step {t} on tensor {i} (shape {tuple(shape)})",
+                                        traceback=trimmed_traceback(exc), exc=exc, **where) from exc
+                if hits and not allow_reference:
+                    raise ShortcutUsed(f"your function called {hits[0]}; the exercise is to "
+                                       "write the update yourself")
+                if out is not None and out is not p:
+                    raise LearnerFailed("returned", f"your function returned a "
+                                        f"{type(out).__name__} at step {t}; it must update "
+                                        "`param` in place and return None", **where)
+                if not torch.equal(grad, g):
+                    raise LearnerFailed("grad_modified", f"your function changed `grad` in place "
+                                        f"at step {t} (tensor {i}); compute with a new tensor, "
+                                        "e.g. `g = grad + wd * param`, not `grad.add_(...)`",
+                                        **where)
+                for what, before, after in (("shape", shape, p.shape),
+                                            ("dtype", dtype, p.dtype),
+                                            ("device", device, p.device)):
+                    if before != after:
+                        raise LearnerFailed(what, f"after step {t}, tensor {i} has {what} "
+                                            f"{after}, not {before}: update `param` in place, "
+                                            f"keeping its {what}", **where)
+            history.append([p.clone() for p in params])
+    return Trajectory(history, states)
+
+
+@dataclass
+class Comparison:
+    """How a trajectory compares with another: the largest error and the first bad element."""
+
+    ok: bool
+    max_abs: float
+    first: dict[str, Any] | None
+
+
+def compare(got: Trajectory, want: Trajectory, rtol: float, atol: float) -> Comparison:
+    """Parameters after every step, one stacked comparison per tensor."""
+    ok, max_abs, first = True, 0.0, None
+    for i in range(len(want.history[0])):
+        a = torch.stack([row[i] for row in got.history]).double().cpu()
+        b = torch.stack([row[i] for row in want.history]).double().cpu()
+        if a.numel() == 0:
+            continue
+        err = (a - b).abs()
+        finite = torch.isfinite(a) & torch.isfinite(b)
+        same_nonfinite = ~finite & ((a == b) | (a.isnan() & b.isnan()))
+        bad = ~(same_nonfinite | (finite & (err <= atol + rtol * b.abs())))
+        if finite.any():
+            max_abs = max(max_abs, err[finite].max().item())
+        if bad.any():
+            ok = False
+            pos = tuple(int(x) for x in bad.nonzero()[0])
+            step, idx = pos[0] + 1, pos[1:]
+            if first is None or step < first["step"]:
+                first = {"step": step, "tensor": i, "shape": tuple(a.shape[1:]), "index": idx,
+                         "expected": b[pos].item(), "got": a[pos].item(),
+                         "nonfinite": not bool(torch.isfinite(a[pos]))}
+    return Comparison(ok, max_abs, first)
+
+
+def compare_state(got: dict[str, Any], want: dict[str, Any], rtol: float, atol: float
+                  ) -> str | None:
+    """Compare the state entries the learner named as torch does. None when they agree."""
+    for key, w in want.items():
+        if key not in got:
+            continue
+        g = got[key]
+        try:
+            g_t = torch.as_tensor(g, dtype=torch.float64).cpu()
+        except (TypeError, ValueError, RuntimeError):
+            return f"state[{key!r}] is a {type(g).__name__}; torch keeps a tensor there"
+        w_t = torch.as_tensor(w, dtype=torch.float64).cpu()
+        if g_t.shape != w_t.shape and g_t.numel() != w_t.numel():
+            return f"state[{key!r}] has shape {tuple(g_t.shape)}; torch's has {tuple(w_t.shape)}"
+        r = 1e-6 if key == "mu_product" else rtol
+        if not torch.allclose(g_t.reshape(w_t.shape), w_t, rtol=r, atol=atol, equal_nan=True):
+            return (f"state[{key!r}] differs from torch's (its parameters match): torch's "
+                    f"{key} holds something else; see the algorithm box")
+    return None
+
+
+def new_seed() -> int:
+    return int.from_bytes(os.urandom(4), "little") or 1
+
+
+def name_mistakes(spec: OptimizerSpec, case: CheckCase, problem: Problem, got: Trajectory,
+                  want: Trajectory) -> list[Mistake]:
+    """The catalogued mistakes whose trajectory the learner's reproduces on this case.
+
+    A mistake that this case cannot tell from torch (``maximize`` ignored, when maximize is
+    False) is never named.
+    """
+    rtol, atol = match_tolerance(case.dtype)
+    strict = tolerance(spec.name, case.dtype)
+    found: list[tuple[float, Mistake]] = []
+    for m in catalogue(spec.name):
+        if m.step_fn is None:
+            continue
+        try:
+            theirs = trusted_trajectory(m.step_fn, spec, case, problem)
+        except Exception:  # a mistake that crashes on this case cannot be what the learner did
+            continue
+        if compare(theirs, want, *strict).ok:
+            continue
+        cmp = compare(got, theirs, rtol, atol)
+        if cmp.ok:
+            found.append((cmp.max_abs, m))
+    if not found:
+        return []
+    # Several mistakes can come close; keep those about as close as the closest one.
+    best = min(err for err, _ in found)
+    return [m for err, m in sorted(found, key=lambda x: x[0]) if err <= max(100 * best, 1e-12)]
+
+
+def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase, *, device: str,
+             impls: tuple[str, ...], time_limit_s: float | None, explain: bool,
+             allow_reference: bool = False) -> CaseResult:
+    """Everything about one case, as a CaseResult."""
+    seed = case.seed if case.seed is not None else new_seed()
+    problem = problem_for(case, device, seed)
+    wants = {impl: torch_trajectory(spec, case, problem, impl) for impl in impls}
+    result = CaseResult(case, passed=False, seed=seed)
+    try:
+        got = learner_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
+    except TimeLimitExceeded as exc:
+        result.kind = "timeout"
+        result.message = (f"your function {exc}: the limit is {time_limit_s:g} s per case. "
+                          "Look for a loop that never ends.")
+        return result
+    except ShortcutUsed as exc:
+        result.kind, result.message = "shortcut", str(exc)
+        return result
+    except LearnerFailed as exc:
+        result.kind, result.message = exc.kind, exc.message
+        fields = {k: v for k, v in exc.fields.items() if k in ("step", "tensor", "shape")}
+        for k, v in fields.items():
+            setattr(result, k, v)
+        result.traceback = exc.fields.get("traceback")
+        if exc.kind == "returned":
+            result.mistakes = [NOT_IN_PLACE]
+        if exc.kind == "exception" and SHARED_STATE.error_pattern and re.search(
+            SHARED_STATE.error_pattern, str(exc.fields.get("exc"))
+        ) and exc.fields.get("tensor", 0) > 0:
+            result.mistakes = [SHARED_STATE]
+        return result
+    rtol, atol = tolerance(spec.name, case.dtype)
+    worst: tuple[Comparison, str] | None = None
+    for impl, want in wants.items():
+        cmp = compare(got, want, rtol, atol)
+        if worst is None or (not cmp.ok and worst[0].ok) or cmp.max_abs > worst[0].max_abs:
+            worst = (cmp, impl)
+    assert worst is not None
+    cmp, impl = worst
+    first = cmp.first
+    result.max_abs_err = cmp.max_abs
+    if not cmp.ok and first is not None:
+        result.kind = "nonfinite" if first.pop("nonfinite") else "mismatch"
+        for k, v in first.items():
+            setattr(result, k, v)
+        if first["step"] == 1 and all(
+            torch.equal(g, p) for g, p in zip(got.history[0], problem.params, strict=True)
+        ):
+            result.message = ("`param` did not change at all on step 1: update it in place "
+                              "(`param.sub_(...)` or `param -= ...`); `param = ...` only "
+                              "rebinds the local name")
+        elif result.kind == "nonfinite":
+            result.message = "your parameters became NaN or infinite where torch's stay finite"
+        if impl != "single":
+            result.message += f" (against torch's {impl} implementation)"
+        if explain:
+            result.mistakes = name_mistakes(spec, case, problem, got, wants["single"])
+        return result
+    for i, (sg, sw) in enumerate(zip(got.states, wants[impls[0]].states, strict=True)):
+        problem_msg = compare_state(sg, sw, rtol, atol)
+        if problem_msg:
+            result.kind, result.message, result.tensor = "state", problem_msg, i
+            return result
+    result.passed, result.kind = True, "ok"
+    return result
