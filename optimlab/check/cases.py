@@ -43,7 +43,8 @@ class CheckCase:
     def describe(self) -> str:
         parts = [f"{k}={_short(v)}" for k, v in self.hyper.items()]
         if self.second:
-            parts.append("2nd group: " + ", ".join(f"{k}={_short(v)}" for k, v in self.second.items()))
+            second = ", ".join(f"{k}={_short(v)}" for k, v in self.second.items())
+            parts.append(f"2nd group: {second}")
         if self.lr_change:
             parts.append(f"lr×{self.lr_change[1]} from step {self.lr_change[0]}")
         parts.append(str(self.dtype).removeprefix("torch."))

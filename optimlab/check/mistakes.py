@@ -224,9 +224,7 @@ def _adamax(param, grad, state, *, flaw, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
     g = _l2(_signed(grad, maximize, flaw), param, weight_decay, flaw)
     m = b1 * state.get("m", torch.zeros_like(param)) + (1 - b1) * g
     u_prev = state.get("u", torch.zeros_like(param))
-    if flaw == "no_eps":
-        u = torch.maximum(b2 * u_prev, g.abs())
-    elif flaw == "eps_outside_max":
+    if flaw == "no_eps" or flaw == "eps_outside_max":
         u = torch.maximum(b2 * u_prev, g.abs())
     elif flaw == "beta2_ignored":
         u = torch.maximum(u_prev, g.abs() + eps)

@@ -15,7 +15,13 @@ from torch import Tensor
 from ..registry import OptimizerSpec
 from ..trajectory import Problem, make_problem, split_groups
 from .cases import SHAPES, CheckCase
-from .guard import ShortcutUsed, TimeLimitExceeded, time_limit, trimmed_traceback, watch_for_shortcuts
+from .guard import (
+    ShortcutUsed,
+    TimeLimitExceeded,
+    time_limit,
+    trimmed_traceback,
+    watch_for_shortcuts,
+)
 from .mistakes import NOT_IN_PLACE, SHARED_STATE, Mistake, catalogue
 from .report import CaseResult
 
@@ -26,12 +32,13 @@ def tolerance(name: str, dtype: torch.dtype) -> tuple[float, float]:
     """(rtol, atol) for a learner against torch.optim.
 
     float64: 1e-9 / 1e-12, far above what a different order of operations costs (about 1e-15)
-    and far below any catalogued mistake. NAdam: 1e-7 / 1e-10, because torch keeps its
-    ``mu_product`` in float32 and a learner may rightly keep it as a Python float (they differ by
-    about 1e-8 relative). float32: 1e-4 / 1e-5.
+    and far below any catalogued mistake. NAdam: 1e-7 / 1e-8, because torch keeps its
+    ``mu_product`` in float32 and a learner may rightly keep it as a Python float: the step
+    sizes then differ by about 1e-8 relative, which leaves parameters about 1e-10 apart after
+    20 steps. float32: 1e-4 / 1e-5.
     """
     if dtype == torch.float64:
-        return (1e-7, 1e-10) if name == "nadam" else (1e-9, 1e-12)
+        return (1e-7, 1e-8) if name == "nadam" else (1e-9, 1e-12)
     return (1e-4, 1e-5)
 
 

@@ -1,0 +1,106 @@
+"""Step functions that misbehave, each in one way, for the checker's bad-behaviour tests."""
+
+import time
+
+import torch
+
+_SHARED: dict = {}
+
+
+def raises(param, grad, state, *, lr=1e-3):
+    helper = {"lr": lr}
+    return helper["learning_rate"]  # KeyError in the learner's own code
+
+
+def makes_nan(param, grad, state, *, lr=1e-3):
+    param.sub_(lr * grad / (grad - grad))  # 0/0
+
+
+def changes_shape(param, grad, state, *, lr=1e-3):
+    param.data = (param - lr * grad).reshape(-1)
+
+
+def changes_dtype(param, grad, state, *, lr=1e-3):
+    param.data = (param - lr * grad).to(torch.float16)
+
+
+def changes_device(param, grad, state, *, lr=1e-3):
+    param.data = (param - lr * grad).cpu()
+
+
+def changes_grad(param, grad, state, *, lr=1e-3):
+    grad.mul_(lr)
+    param.sub_(grad)
+
+
+def returns_new(param, grad, state, *, lr=1e-3):
+    return param - lr * grad
+
+
+def rebinds(param, grad, state, *, lr=1e-3):
+    param = param - lr * grad
+
+
+def hangs(param, grad, state, *, lr=1e-3):
+    while True:
+        pass
+
+
+def sleeps(param, grad, state, *, lr=1e-3):
+    time.sleep(60)
+
+
+def shared_state(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, maximize=False):
+    buf = _SHARED.get("b")
+    buf = grad.clone() if buf is None else momentum * buf + grad
+    _SHARED["b"] = buf
+    param.sub_(lr * (buf if momentum else grad))
+
+
+def uses_torch_optim(param, grad, state, *, lr=1e-3):
+    p = param.clone().requires_grad_()
+    opt = torch.optim.SGD([p], lr=lr)
+    p.grad = grad.clone()
+    opt.step()
+    param.copy_(p.detach())
+
+
+def uses_fused_kernel(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                      weight_decay=0.0, amsgrad=False, maximize=False,
+                      decoupled_weight_decay=False):
+    state.setdefault("step", torch.tensor(0.0))
+    torch._fused_adam_([param], [grad], [], [], [], [state["step"]], lr=lr, beta1=betas[0],
+                       beta2=betas[1], weight_decay=weight_decay, eps=eps, amsgrad=amsgrad,
+                       maximize=maximize)
+
+
+def _hidden_helper(param, grad, state, lr):
+    mod = getattr(torch, "op" + "tim")
+    p = param.clone().requires_grad_()
+    p.grad = grad.clone()
+    getattr(mod, "S" + "GD")([p], lr=lr).step()
+    param.copy_(p.detach())
+
+
+def uses_torch_optim_obfuscated(param, grad, state, *, lr=1e-3):
+    _hidden_helper(param, grad, state, lr)
+
+
+def uses_reference(param, grad, state, *, lr=1e-3):
+    import importlib
+
+    ref = importlib.import_module("optimlab" + ".reference")
+    ref.gd_step(param, grad, state, lr=lr)
+
+
+def swallows_everything(param, grad, state, *, lr=1e-3):
+    try:  # noqa: SIM105  (written the way a learner hiding an error would)
+        _hidden_helper(param, grad, state, lr)
+    except BaseException:
+        pass
+
+
+def no_maximize_parameter(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0,
+                          weight_decay=0.0, nesterov=False):
+    param.sub_(lr * grad)

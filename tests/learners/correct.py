@@ -1,0 +1,176 @@
+"""Correct step functions in styles other than the references': plain arithmetic, textbook
+bias correction, torch.lerp, integer step counters, Python-float products, copy_ updates.
+
+None of them imports optimlab. Each must be accepted by the checker in float64 and float32.
+"""
+
+import math
+
+import torch
+
+
+def gd_minus_equals(param, grad, state, *, lr=1e-3):
+    param -= lr * grad
+
+
+def sgd_plain(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+              nesterov=False, maximize=False):
+    g = -grad if maximize else grad
+    g = g + weight_decay * param
+    if momentum:
+        if "momentum_buffer" in state:
+            b = momentum * state["momentum_buffer"] + (1 - dampening) * g
+        else:
+            b = g.clone()
+        state["momentum_buffer"] = b
+        g = g + momentum * b if nesterov else b
+    param.copy_(param - lr * g)
+
+
+def adagrad_plain(param, grad, state, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                  initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+    t = state.get("step", 0) + 1
+    state["step"] = t
+    g = (-grad if maximize else grad) + weight_decay * param
+    s = state.get("sum", torch.full_like(param, initial_accumulator_value)) + g**2
+    state["sum"] = s
+    rate = lr / (1 + (t - 1) * lr_decay)
+    param.sub_(rate * g / (s.sqrt() + eps))
+
+
+def adadelta_plain(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
+                   maximize=False):
+    g = -grad if maximize else grad
+    if weight_decay:
+        g = g + weight_decay * param
+    v = rho * state.get("square_avg", torch.zeros_like(param)) + (1 - rho) * g * g
+    u = state.get("acc_delta", torch.zeros_like(param))
+    delta = torch.sqrt(u + eps) / torch.sqrt(v + eps) * g
+    state["square_avg"] = v
+    state["acc_delta"] = rho * u + (1 - rho) * delta * delta
+    param.add_(-lr * delta)
+
+
+def rmsprop_lerp(param, grad, state, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False, maximize=False):
+    g = grad.neg() if maximize else grad.clone()
+    if weight_decay != 0:
+        g.add_(param, alpha=weight_decay)
+    if not state:
+        state["square_avg"] = torch.zeros_like(param)
+        state["grad_avg"] = torch.zeros_like(param)
+        state["momentum_buffer"] = torch.zeros_like(param)
+    v = state["square_avg"]
+    v.lerp_(g * g, 1 - alpha)
+    if centered:
+        state["grad_avg"].lerp_(g, 1 - alpha)
+        denom = (v - state["grad_avg"] ** 2).sqrt() + eps
+    else:
+        denom = v.sqrt() + eps
+    if momentum > 0:
+        buf = state["momentum_buffer"]
+        buf.mul_(momentum).add_(g / denom)
+        param.sub_(lr * buf)
+    else:
+        param.sub_(lr * g / denom)
+
+
+def adam_textbook(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                  amsgrad=False, maximize=False, decoupled_weight_decay=False):
+    beta1, beta2 = betas
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    m = state["exp_avg"] = torch.lerp(state.get("exp_avg", torch.zeros_like(param)), g, 1 - beta1)
+    v = state["exp_avg_sq"] = (beta2 * state.get("exp_avg_sq", torch.zeros_like(param))
+                               + (1 - beta2) * g * g)
+    if amsgrad:
+        v = state["max_exp_avg_sq"] = torch.maximum(state.get("max_exp_avg_sq", v), v)
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    param.sub_(lr * m_hat / (v_hat.sqrt() + eps))
+
+
+def adamw_textbook(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                   weight_decay=1e-2, amsgrad=False, maximize=False):
+    adam_textbook(param, grad, state, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                  amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+
+
+def adamax_plain(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 maximize=False):
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    g = g + weight_decay * param
+    t = state["step"] = state.get("step", 0) + 1
+    m = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * g
+    u = torch.stack([b2 * state.get("exp_inf", torch.zeros_like(param)), g.abs() + eps]).amax(0)
+    state["exp_avg"], state["exp_inf"] = m, u
+    param.copy_(param - lr / (1 - b1**t) * m / u)
+
+
+def nadam_python_floats(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
+                        weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False,
+                        maximize=False):
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    mu = b1 * (1 - 0.5 * math.pow(0.96, t * momentum_decay))
+    mu_next = b1 * (1 - 0.5 * math.pow(0.96, (t + 1) * momentum_decay))
+    prod = state["mu_product"] = state.get("mu_product", 1.0) * mu
+    m = state["exp_avg"] = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * g
+    v = state["exp_avg_sq"] = (b2 * state.get("exp_avg_sq", torch.zeros_like(param))
+                               + (1 - b2) * g * g)
+    d = (v / (1 - b2**t)).sqrt() + eps
+    param.sub_(lr * (1 - mu) / (1 - prod) * g / d + lr * mu_next / (1 - prod * mu_next) * m / d)
+
+
+def nadam_float32_product(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
+                          weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False,
+                          maximize=False):
+    """Mirrors torch's bookkeeping: a float32 tensor for the product of the μ's."""
+    b1, b2 = betas
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
+        state["exp_avg"] = torch.zeros_like(param)
+        state["exp_avg_sq"] = torch.zeros_like(param)
+    g = grad.neg() if maximize else grad
+    state["step"] += 1
+    t = state["step"].item()
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g.add(param, alpha=weight_decay)
+    mu = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    state["mu_product"] *= mu
+    prod = state["mu_product"].item()
+    state["exp_avg"].mul_(b1).add_(g, alpha=1 - b1)
+    state["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=1 - b2)
+    d = (state["exp_avg_sq"] / (1 - b2**t)).sqrt().add_(eps)
+    param.addcdiv_(g, d, value=-lr * (1 - mu) / (1 - prod))
+    param.addcdiv_(state["exp_avg"], d, value=-lr * mu_next / (1 - prod * mu_next))
+
+
+CORRECT = {
+    "gd": [gd_minus_equals],
+    "sgd": [sgd_plain],
+    "adagrad": [adagrad_plain],
+    "adadelta": [adadelta_plain],
+    "rmsprop": [rmsprop_lerp],
+    "adam": [adam_textbook],
+    "adamw": [adamw_textbook],
+    "adamax": [adamax_plain],
+    "nadam": [nadam_python_floats, nadam_float32_product],
+}

@@ -1,0 +1,221 @@
+"""optimlab.check: accepts correct step functions in many styles, rejects and names mistakes,
+and gives a clear message for every kind of bad behaviour without crashing or hanging."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from optimlab import reference as ref
+from optimlab.check import GROUPS, catalogue, check
+from optimlab.registry import SPECS
+
+from .learners import broken
+from .learners.correct import CORRECT
+
+NAMES = list(SPECS)
+ADAPTIVE = ["adagrad", "adadelta", "rmsprop", "adam", "adamw", "adamax", "nadam"]
+
+
+def run(fn, name, groups=None, **kw):
+    return check(fn, name, groups, raise_on_failure=False, display=False, **kw)
+
+
+# ------------------------------------------------------------------ correct code is accepted
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("groups", [None, "hidden"], ids=["visible", "hidden"])
+def test_reference_is_accepted(name, groups):
+    result = run(getattr(ref, f"{name}_step"), name, groups, allow_reference=True)
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize(("name", "fn"), [(n, f) for n, fs in CORRECT.items() for f in fs],
+                         ids=lambda x: getattr(x, "__name__", x))
+@pytest.mark.parametrize("groups", [None, "hidden"], ids=["visible", "hidden"])
+def test_other_correct_styles_are_accepted(name, fn, groups):
+    result = run(fn, name, groups)
+    assert result.passed, str(result)
+
+
+def test_hidden_groups_cover_both_dtypes_and_tensor_lrs():
+    for name, groups in GROUPS.items():
+        hidden = groups["hidden"].cases
+        assert {c.dtype for c in hidden} == {torch.float32, torch.float64}, name
+        assert any(isinstance(c.hyper.get("lr"), torch.Tensor) for c in hidden), name
+        assert all(c.seed is None for c in hidden), name
+
+
+def test_hidden_cases_draw_a_fresh_gradient_sequence():
+    a = run(ref.gd_step, "gd", "hidden", allow_reference=True)
+    b = run(ref.gd_step, "gd", "hidden", allow_reference=True)
+    assert [c.seed for c in a.cases] != [c.seed for c in b.cases]
+
+
+# ------------------------------------------------------------------ the mutation suite
+MUTANTS = [
+    pytest.param(name, m, id=f"{name}-{m.key}")
+    for name in NAMES for m in catalogue(name) if m.step_fn is not None
+]
+
+
+@pytest.mark.parametrize(("name", "mistake"), MUTANTS)
+def test_every_catalogued_mistake_is_rejected_and_named(name, mistake):
+    visible = run(mistake.step_fn, name)
+    result = visible if not visible.passed else run(mistake.step_fn, name, "hidden")
+    assert not result.passed, f"{mistake.key} was accepted"
+    assert not visible.passed, f"{mistake.key} passes every visible case"
+    assert mistake.key in [m.key for m in result.mistakes], str(result)
+    first_failure = result.failures[0]
+    named_there = [m.key for m in first_failure.mistakes]
+    if named_there:
+        assert mistake.key == result.mistakes[0].key or mistake.key in named_there
+
+
+@pytest.mark.parametrize("name", ADAPTIVE)
+def test_at_least_five_mistakes_per_adaptive_optimizer(name):
+    assert len([m for m in catalogue(name) if m.step_fn is not None]) >= 5
+
+
+def test_the_report_names_the_mistake_and_hints_without_code():
+    mistake = next(m for m in catalogue("adam") if m.key == "beta1_in_second_moment")
+    result = run(mistake.step_fn, "adam")
+    text = str(result)
+    assert "This looks like: β₁ used in the second-moment correction" in text
+    assert "Hint:" in text and "first wrong at step 1" in text
+    assert "def " not in text
+
+
+# ------------------------------------------------------------------ bad behaviour
+def test_exception_is_reported_with_the_learners_traceback():
+    result = run(broken.raises, "gd")
+    case = result.failures[0]
+    assert case.kind == "exception"
+    assert "KeyError" in case.message
+    assert "learning_rate" in case.traceback and "broken.py" in case.traceback
+    assert "optimlab/check" not in case.traceback
+
+
+def test_nan_is_reported():
+    case = run(broken.makes_nan, "gd").failures[0]
+    assert case.kind == "nonfinite" and "NaN" in case.message and case.step == 1
+
+
+@pytest.mark.parametrize(("fn", "kind"), [(broken.changes_shape, "shape"),
+                                          (broken.changes_dtype, "dtype"),
+                                          (broken.changes_grad, "grad_modified"),
+                                          (broken.returns_new, "returned")])
+def test_contract_violations_are_reported(fn, kind):
+    result = run(fn, "gd")
+    case = result.failures[0]
+    assert case.kind == kind, str(result)
+    assert case.step == 1 and case.message
+    if kind == "returned":
+        assert case.mistakes[0].key == "returned_new_tensor"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_moving_param_off_the_gpu_is_reported():
+    case = run(broken.changes_device, "gd", device="cuda").failures[0]
+    assert case.kind == "device" and "cpu" in case.message
+
+
+def test_rebinding_param_is_explained():
+    case = run(broken.rebinds, "gd").failures[0]
+    assert "did not change at all" in case.message and "rebinds" in case.message
+
+
+@pytest.mark.parametrize("fn", [broken.hangs, broken.sleeps])
+def test_a_hang_hits_the_time_limit_and_later_cases_are_skipped(fn):
+    import time
+
+    start = time.perf_counter()
+    result = run(fn, "gd", time_limit=0.5)
+    assert time.perf_counter() - start < 5
+    assert result.cases[0].kind == "timeout" and "0.5 s" in result.cases[0].message
+    assert all(c.kind == "skipped" for c in result.cases[1:])
+
+
+def test_state_shared_across_tensors_is_named():
+    result = run(broken.shared_state, "sgd", "momentum")
+    assert "shared_state" in [m.key for m in result.mistakes], str(result)
+
+
+@pytest.mark.parametrize("fn", [broken.uses_torch_optim, broken.uses_fused_kernel,
+                                broken.uses_torch_optim_obfuscated, broken.uses_reference,
+                                broken.swallows_everything])
+def test_shortcuts_are_refused(fn):
+    name = "adam" if fn is broken.uses_fused_kernel else "gd"
+    result = run(fn, name)
+    assert not result.passed
+    assert all(c.kind in ("shortcut", "skipped") for c in result.cases), str(result)
+    assert "write the update yourself" in str(result)
+
+
+def test_reference_is_refused_as_a_shortcut():
+    result = run(ref.adam_step, "adam")
+    assert result.cases[0].kind == "shortcut"
+
+
+def test_missing_hyperparameter_in_signature_is_explained():
+    result = run(broken.no_maximize_parameter, "sgd")
+    assert result.groups["basic"] and not result.groups["maximize"]
+    case = next(c for c in result.failures if c.case.group == "maximize")
+    assert case.kind == "signature" and "`maximize`" in case.message
+
+
+def test_a_crashing_learner_does_not_stop_other_groups():
+    result = run(broken.raises, "gd", ["basic", "hidden"])
+    assert len(result.cases) == len(GROUPS["gd"]["basic"].cases) + len(GROUPS["gd"]["hidden"].cases)
+    assert all(c.kind == "exception" for c in result.cases)
+
+
+# ------------------------------------------------------------------ the result object
+def test_failure_raises_assertion_error_with_the_report():
+    mistake = next(m for m in catalogue("sgd") if m.key == "ema_momentum")
+    with pytest.raises(AssertionError, match="momentum written as an EMA"):
+        check(mistake.step_fn, "sgd", "momentum", display=False)
+
+
+def test_success_returns_a_truthy_result_with_html():
+    result = check(CORRECT["adam"][0], "adam", "basic", display=False)
+    assert result and result.groups == {"basic": True}
+    assert "✓" in result._repr_html_() and "matches torch.optim" in str(result)
+
+
+def test_html_report_shows_the_failure():
+    mistake = next(m for m in catalogue("adamax") if m.key == "no_eps")
+    page = run(mistake.step_fn, "adamax")._repr_html_()
+    assert "✗" in page and "Adamax without eps" in page and "<table" in page
+
+
+def test_groups_select_cases_for_partial_credit():
+    mistake = next(m for m in catalogue("adam") if m.key == "amsgrad_ignored")
+    assert run(mistake.step_fn, "adam", "basic").passed
+    assert not run(mistake.step_fn, "adam", "amsgrad").passed
+
+
+def test_unknown_optimizer_and_group_are_clear_errors():
+    with pytest.raises(KeyError, match="unknown optimizer"):
+        run(ref.gd_step, "adamm")
+    with pytest.raises(KeyError, match="has no group"):
+        run(ref.gd_step, "gd", "momentum")
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        run(ref.gd_step, "gd", device="cuda")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", NAMES)
+def test_on_cuda_against_single_foreach_and_fused(name):
+    result = run(CORRECT[name][0], name, device="cuda")
+    assert result.passed and result.device == "cuda", str(result)
+    hidden = run(CORRECT[name][0], name, "hidden", device="cuda")
+    assert hidden.passed, str(hidden)
+    mistake = next(m for m in catalogue(name) if m.key == "sign_flipped")
+    assert not run(mistake.step_fn, name, device="cuda").passed
