@@ -2,7 +2,8 @@
 
 from . import reference
 from .adapter import StepFunctionOptimizer, make_optimizer
+from .check import check
 from .registry import SPECS, get_spec
 
-__all__ = ["SPECS", "StepFunctionOptimizer", "get_spec", "make_optimizer", "reference"]
+__all__ = ["SPECS", "StepFunctionOptimizer", "check", "get_spec", "make_optimizer", "reference"]
 __version__ = "0.1.0"

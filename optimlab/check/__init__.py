@@ -46,9 +46,9 @@ def check(
     tests). On CUDA (``device="auto"`` picks it when present) the learner is also compared with
     torch's foreach and fused implementations.
 
-    Returns a :class:`CheckResult` (text via ``str()``, HTML in a notebook). When a case fails
-    and ``raise_on_failure`` is true, the report is shown and ``AssertionError`` raised with it,
-    so an nbgrader test cell fails.
+    Returns a :class:`CheckResult` (text via ``str()``, HTML as a notebook cell's value). When a
+    case fails and ``raise_on_failure`` is true, the HTML report is displayed (``display``) and
+    ``AssertionError`` raised with the text report, so an nbgrader test cell fails.
 
     ``allow_reference=True`` lets the function call optimlab's references; it exists to check
     the references themselves, and no exercise uses it.
@@ -87,11 +87,9 @@ def check(
                 stopped = f"not run: an earlier case ended with {res.kind}"
     result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start, notes)
     if not result.passed and raise_on_failure:
-        if display:
+        if display:  # the exception hides the return value, so show the report first
             _show(result)
         raise AssertionError(str(result))
-    if display and result.passed:
-        _show(result)
     return result
 
 
