@@ -45,6 +45,19 @@ def test_hidden_groups_cover_both_dtypes_and_tensor_lrs():
         assert all(c.seed is None for c in hidden), name
 
 
+def test_hidden_twins_of_a_group():
+    from optimlab.check.cases import select
+
+    visible = select("adam", "amsgrad")
+    hidden = select("adam", "amsgrad", hidden=True)
+    assert len(hidden) == 2 * len(visible)
+    assert {c.dtype for c in hidden} == {torch.float32, torch.float64}
+    assert all(c.seed is None and c.hyper["amsgrad"] for c in hidden)
+    mistake = next(m for m in catalogue("adam") if m.key == "amsgrad_max_of_corrected")
+    result = run(mistake.step_fn, "adam", "amsgrad", hidden=True)
+    assert not result.passed and result.mistakes[0].key == mistake.key
+
+
 def test_hidden_cases_draw_a_fresh_gradient_sequence():
     a = run(ref.gd_step, "gd", "hidden", allow_reference=True)
     b = run(ref.gd_step, "gd", "hidden", allow_reference=True)

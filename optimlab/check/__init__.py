@@ -32,6 +32,7 @@ def check(
     optimizer: str,
     groups: str | Sequence[str] | None = None,
     *,
+    hidden: bool = False,
     device: str = "auto",
     raise_on_failure: bool = True,
     time_limit: float | None = 10.0,
@@ -42,8 +43,10 @@ def check(
     """Compare a learner's step function with ``torch.optim``, case by case.
 
     ``fn(param, grad, state, **hyperparameters)`` must update ``param`` in place. The cases
-    are those of the named ``groups`` (all visible groups by default; ``"hidden"`` for hidden
-    tests). On CUDA (``device="auto"`` picks it when present) the learner is also compared with
+    are those of the named ``groups`` (all visible groups by default). ``hidden=True`` runs the
+    hidden twins of those groups instead (float32 and float64 on fresh gradient sequences); the
+    ``extras`` group holds extreme values, tensor lrs and all flags at once, and ``hidden`` all
+    of it. On CUDA (``device="auto"`` picks it when present) the learner is also compared with
     torch's foreach and fused implementations.
 
     Returns a :class:`CheckResult` (text via ``str()``, HTML as a notebook cell's value). When a
@@ -55,8 +58,9 @@ def check(
     """
     spec = get_spec(optimizer)
     dev = _resolve_device(device)
-    cases: list[CheckCase] = select(spec.name, list(groups) if isinstance(groups, (list, tuple))
-                                    else groups)
+    cases: list[CheckCase] = select(
+        spec.name, list(groups) if isinstance(groups, (list, tuple)) else groups, hidden
+    )
     name = getattr(fn, "__name__", repr(fn))
     start = time.perf_counter()
     results: list[CaseResult] = []

@@ -1,9 +1,10 @@
 """The cases the checker runs, grouped so nbgrader cells can give partial credit.
 
 Each optimizer has *visible* groups (``basic`` first, then one per hyperparameter the notebook
-teaches) and a *hidden* group for hidden tests: the same ideas in float32, with tensor learning
-rates, extreme but valid values and all flags at once, on a gradient sequence drawn fresh for
-each run, so no answer can be written down in advance.
+teaches). Hidden tests use ``select(..., hidden=True)``: the same cases in float32 and float64 on
+a gradient sequence drawn fresh for each run, so no answer can be written down in advance; and
+the ``extras`` group: all flags at once, extreme but valid values, and tensor learning rates.
+``hidden`` is all of that at once.
 """
 
 from __future__ import annotations
@@ -73,20 +74,34 @@ def _g(group: str, *cases: tuple[str, dict[str, Any]] | CheckCase, **common: Any
     return Group(group, tuple(out))
 
 
-def _hidden(visible: list[Group], extra: list[tuple[str, dict[str, Any]]]) -> Group:
-    """float32 twins of every visible case, the extras in both dtypes, all on fresh gradients."""
-    cases = []
-    for g in visible:
-        for c in g.cases:
-            cases.append(replace(c, group="hidden", name=f"{c.group}: {c.name} (float32)",
-                                 dtype=torch.float32, seed=None))
+def hidden_twins(cases: tuple[CheckCase, ...] | list[CheckCase]) -> list[CheckCase]:
+    """Hidden versions of visible cases: the same settings in float32 and in float64, each on a
+    gradient sequence drawn fresh for every run."""
+    out = []
+    for c in cases:
+        for dtype in (torch.float32, torch.float64):
+            tag = str(dtype).removeprefix("torch.")
+            out.append(replace(c, name=f"{c.name} (hidden, {tag})", dtype=dtype, seed=None))
+    return out
+
+
+def _hidden(visible: list[Group], extra: list[tuple[str, dict[str, Any]]]) -> list[Group]:
+    """``extras`` (all flags at once, extreme values, tensor lrs, in both dtypes) and ``hidden``
+    (the hidden twins of every visible case, plus the extras)."""
+    extras = []
     for name, hyper in extra:
         for dtype in (torch.float64, torch.float32):
             tag = str(dtype).removeprefix("torch.")
             h = {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in hyper.items()}
-            cases.append(CheckCase("hidden", f"{name} ({tag})", h, dtype=dtype, steps=30,
-                                   seed=None, second={"lr": 0.5 * float(hyper.get("lr", 1e-2))}))
-    return Group("hidden", tuple(cases), hidden=True)
+            extras.append(CheckCase("extras", f"{name} ({tag})", h, dtype=dtype, steps=30,
+                                    seed=None, second={"lr": 0.5 * float(hyper.get("lr", 1e-2))}))
+    twins = [
+        replace(t, group="hidden", name=f"{g.name}: {t.name}")
+        for g in visible for t in hidden_twins(g.cases) if t.dtype == torch.float32
+    ]
+    return [Group("extras", tuple(extras), hidden=True),
+            Group("hidden", tuple(twins) + tuple(replace(c, group="hidden") for c in extras),
+                  hidden=True)]
 
 
 def _lr(x: float) -> torch.Tensor:
@@ -97,8 +112,7 @@ def _build() -> dict[str, dict[str, Group]]:
     out: dict[str, dict[str, Group]] = {}
 
     def add(name: str, visible: list[Group], extra: list[tuple[str, dict[str, Any]]]) -> None:
-        out[name] = {g.name: g for g in visible}
-        out[name]["hidden"] = _hidden(visible, extra)
+        out[name] = {g.name: g for g in visible + _hidden(visible, extra)}
 
     add("gd", [
         _g("basic", ("default lr", {}), ("lr=0.1", {"lr": 0.1}),
@@ -240,8 +254,12 @@ def groups_for(name: str) -> dict[str, Group]:
         raise KeyError(f"no checker cases for {name!r}; known: {', '.join(GROUPS)}") from None
 
 
-def select(name: str, groups: str | list[str] | None) -> list[CheckCase]:
-    """The cases of the named groups (all visible groups when ``groups`` is None)."""
+def select(name: str, groups: str | list[str] | None, hidden: bool = False) -> list[CheckCase]:
+    """The cases of the named groups (all visible groups when ``groups`` is None).
+
+    With ``hidden=True``, the hidden twins of those groups' cases instead (groups that are
+    hidden already, ``extras`` and ``hidden``, are returned as they are).
+    """
     table = groups_for(name)
     if groups is None:
         chosen = [g for g in table.values() if not g.hidden]
@@ -251,4 +269,7 @@ def select(name: str, groups: str | list[str] | None) -> list[CheckCase]:
         if unknown:
             raise KeyError(f"{name} has no group(s) {unknown}; groups: {', '.join(table)}")
         chosen = [table[n] for n in names]
-    return [c for g in chosen for c in g.cases]
+    out: list[CheckCase] = []
+    for g in chosen:
+        out.extend(hidden_twins(g.cases) if hidden and not g.hidden else g.cases)
+    return out
