@@ -122,11 +122,11 @@ def _build() -> dict[str, dict[str, Group]]:
     add("sgd", [
         _g("basic", ("lr=0.1", {"lr": 0.1}),
            CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
-        _g("weight_decay", ("weight_decay", {"lr": 0.1, "weight_decay": 0.1}),
-           ("weight_decay with momentum", {"lr": 0.05, "weight_decay": 0.1, "momentum": 0.9})),
+        _g("weight_decay", ("weight_decay", {"lr": 0.1, "weight_decay": 0.1})),
         _g("maximize", ("maximize", {"lr": 0.1, "maximize": True, "weight_decay": 0.1})),
         _g("momentum", ("momentum", {"lr": 0.05, "momentum": 0.9}),
            ("dampening", {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}),
+           ("momentum with weight_decay", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1}),
            CheckCase("momentum", "momentum with an lr schedule", {"lr": 0.05, "momentum": 0.9},
                      lr_change=(10, 0.2))),
         _g("nesterov", ("nesterov", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
