@@ -101,7 +101,7 @@ class CheckResult:
         groups = ", ".join(f"{g} {'✓' if ok else '✗'}" for g, ok in self.groups.items())
         verdict = "matches torch.optim" if self.passed else "does not match torch.optim yet"
         return (f"{self.function} {verdict}: {n_ok}/{len(self.cases)} cases pass "
-                f"({groups}) [{self.optimizer}, {self.device}, {self.elapsed:.2f} s]")
+                f"({groups}) [{self.optimizer}, {self.device}]")
 
     def __str__(self) -> str:
         lines = [self.summary(), *self.notes]

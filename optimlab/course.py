@@ -1,0 +1,146 @@
+"""The course on disk: master notebooks in ``course/source``, the student release in
+``notebooks/``, the executed solutions in ``solutions/``. One source of truth, the masters;
+:func:`release` regenerates the rest with nbgrader, and :func:`stale` says what is out of date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+KERNEL = "python3"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def course_dir(path: str | Path | None = None) -> Path:
+    """The nbgrader course root: ``path``, or ``course/`` beside the package."""
+    return Path(path).resolve() if path else ROOT / "course"
+
+
+def assignments(course: Path) -> list[str]:
+    """Assignment names, in course order (the folders of ``source/``)."""
+    return sorted(p.name for p in (course / "source").iterdir() if p.is_dir()
+                  and not p.name.startswith("."))
+
+
+def masters(course: Path, assignment: str) -> list[Path]:
+    return sorted((course / "source" / assignment).glob("*.ipynb"))
+
+
+def nbgrader(args: list[str], cwd: Path, *, quiet: bool = True) -> subprocess.CompletedProcess:
+    """Run an nbgrader command with this Python; raise with its log when it fails."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    # nbgrader runs `alembic` from PATH: put this environment's scripts first.
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _normalized(nb: Any) -> str:
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_notebook(nb: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_normalized(nb), encoding="utf-8")
+
+
+def generate_release(course: Path, names: Iterable[str], out: Path) -> list[Path]:
+    """nbgrader generate_assignment into a scratch copy of the course (no gradebook is written
+    in ``course``); the released notebooks are written under ``out/<assignment>/``."""
+    written = []
+    with tempfile.TemporaryDirectory(prefix="optimlab-release-") as tmp:
+        scratch = Path(tmp)
+        shutil.copytree(course / "source", scratch / "source")
+        shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
+        for name in names:
+            nbgrader(["generate_assignment", name, "--force", "--log-level=WARN"], scratch)
+            for nb_path in sorted((scratch / "release" / name).glob("*.ipynb")):
+                nb = nbformat.read(nb_path, as_version=4)
+                target = out / name / nb_path.name
+                write_notebook(nb, target)
+                written.append(target)
+    return written
+
+
+def execute(nb_path: Path, *, timeout: int = 300) -> Any:
+    """Execute a notebook in its own folder with the pinned kernel; return it with outputs."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
+                            resources={"metadata": {"path": str(nb_path.parent)}})
+    client.execute()
+    return nb
+
+
+def release(course: Path, names: Iterable[str] | None = None, *, notebooks: Path | None = None,
+            solutions: Path | None = None, execute_solutions: bool = True,
+            progress: Callable[[str], None] = print) -> None:
+    """Regenerate the student release and the executed solutions of ``names`` (all)."""
+    names = list(names or assignments(course))
+    notebooks = notebooks or ROOT / "notebooks"
+    solutions = solutions or ROOT / "solutions"
+    for i, name in enumerate(names, 1):
+        progress(f"[{i}/{len(names)}] {name}: student release")
+        shutil.rmtree(notebooks / name, ignore_errors=True)
+        generate_release(course, [name], notebooks)
+        if execute_solutions:
+            shutil.rmtree(solutions / name, ignore_errors=True)
+            for master in masters(course, name):
+                progress(f"[{i}/{len(names)}] {name}: executing {master.name}")
+                write_notebook(execute(master), solutions / name / master.name)
+
+
+def _sources(nb: Any) -> list[tuple[str, str, Any]]:
+    return [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]
+
+
+def stale(course: Path, *, notebooks: Path | None = None, solutions: Path | None = None
+          ) -> list[str]:
+    """What is out of date: released notebooks that differ from a fresh release, and solution
+    notebooks whose cells differ from the masters' (their outputs are nbval's business)."""
+    notebooks = notebooks or ROOT / "notebooks"
+    solutions = solutions or ROOT / "solutions"
+    problems = []
+    names = assignments(course)
+    with tempfile.TemporaryDirectory(prefix="optimlab-sync-") as tmp:
+        fresh = Path(tmp)
+        generate_release(course, names, fresh)
+        want = {p.relative_to(fresh) for p in fresh.rglob("*.ipynb")}
+        have = {p.relative_to(notebooks) for p in notebooks.rglob("*.ipynb")
+                if ".ipynb_checkpoints" not in p.parts} if notebooks.exists() else set()
+        problems += [f"notebooks/{p}: missing" for p in sorted(want - have)]
+        problems += [f"notebooks/{p}: not generated from course/source" for p in sorted(have - want)]
+        for rel in sorted(want & have):
+            if (fresh / rel).read_text(encoding="utf-8") != (notebooks / rel).read_text(
+                    encoding="utf-8"):
+                problems.append(f"notebooks/{rel}: stale (differs from a fresh release)")
+    for name in names:
+        for master in masters(course, name):
+            sol = solutions / name / master.name
+            if not sol.exists():
+                problems.append(f"solutions/{name}/{master.name}: missing")
+                continue
+            if _sources(nbformat.read(sol, as_version=4)) != _sources(
+                    nbformat.read(master, as_version=4)):
+                problems.append(f"solutions/{name}/{master.name}: stale (cells differ from the "
+                                "master)")
+    return problems
