@@ -55,6 +55,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    """Regenerate the student release and the executed solutions from the masters."""
+    from .course import assignments, course_dir, release, stale
+
+    course = course_dir(args.course_dir)
+    if not (course / "source").is_dir():
+        print(f"optimlab: no course at {course} (expected {course / 'source'})", file=sys.stderr)
+        return 2
+    known = assignments(course)
+    unknown = [a for a in args.assignments if a not in known]
+    if unknown:
+        print(f"optimlab: unknown assignment(s) {unknown}; known: {', '.join(known)}",
+              file=sys.stderr)
+        return 2
+    if args.check:
+        problems = stale(course)
+        for p in problems:
+            print(p)
+        print("release is up to date" if not problems else
+              f"{len(problems)} file(s) out of date: run `optimlab release`")
+        return 1 if problems else 0
+    start = time.perf_counter()
+    release(course, args.assignments or None, execute_solutions=not args.no_solutions,
+            progress=lambda msg: print(msg, flush=True))
+    print(f"done in {time.perf_counter() - start:.0f} s: notebooks/ and solutions/ regenerated")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optimlab",
@@ -70,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to run (default: auto, CUDA when present)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("release", help="generate notebooks/ (student release) and solutions/ "
+                       "(executed) from the masters in course/source")
+    p.add_argument("assignments", nargs="*", help="names (default: all)")
+    p.add_argument("--course-dir", help="nbgrader course root (default: course/)")
+    p.add_argument("--no-solutions", action="store_true", help="skip executing the solutions")
+    p.add_argument("--check", action="store_true",
+                   help="only report what is out of date; exit 1 if anything is")
+    p.set_defaults(func=cmd_release)
     return parser
 
 

@@ -128,7 +128,8 @@ def stale(course: Path, *, notebooks: Path | None = None, solutions: Path | None
         have = {p.relative_to(notebooks) for p in notebooks.rglob("*.ipynb")
                 if ".ipynb_checkpoints" not in p.parts} if notebooks.exists() else set()
         problems += [f"notebooks/{p}: missing" for p in sorted(want - have)]
-        problems += [f"notebooks/{p}: not generated from course/source" for p in sorted(have - want)]
+        problems += [f"notebooks/{p}: not generated from course/source"
+                     for p in sorted(have - want)]
         for rel in sorted(want & have):
             if (fresh / rel).read_text(encoding="utf-8") != (notebooks / rel).read_text(
                     encoding="utf-8"):
