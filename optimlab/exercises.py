@@ -176,3 +176,50 @@ def check_minibatches(fn: Callable[..., Iterable[Any]], hidden: bool = False) ->
                     raise AssertionError(f"{where}: another generator seed gave the same order: "
                                          "is `generator` used?")
     return "minibatches batches like torch.utils.data.DataLoader"
+
+
+# ----------------------------------------------------------------------- 11: a schedule
+def warmup_cosine_answer(t: int, warmup: int, total: int) -> float:
+    """The factor on the base lr at step ``t`` (0-based): linear warm-up, then cosine to 0."""
+    import math
+
+    if t < warmup:
+        return (t + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup)))
+
+
+def check_warmup_cosine(fn: Callable[..., Any], hidden: bool = False,
+                        part: str | None = None) -> str:
+    """The learner's ``warmup_cosine(optimizer, warmup_steps, total_steps)`` scheduler.
+
+    Its learning rates, read before each of ``total_steps`` steps and for every param group,
+    must follow :func:`warmup_cosine_answer`. ``part`` is ``"warmup"`` or ``"cosine"`` to grade
+    one phase.
+    """
+    cases = [(0.1, 5, 20), (1e-3, 10, 100)]
+    if hidden:
+        gen = torch.Generator().manual_seed(_seed(True))
+        cases += [(float(torch.rand((), generator=gen)) + 0.01,
+                   int(torch.randint(1, 30, (), generator=gen)), 0) for _ in range(3)]
+        cases = [(b, w, t or w + int(torch.randint(5, 80, (), generator=gen)))
+                 for b, w, t in cases]
+    for base, warmup, total in cases:
+        params = [torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)]
+        opt = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 2 * base}],
+                              lr=base)
+        where = f"base lr {base:g}, warmup_steps={warmup}, total_steps={total}"
+        sched = _call(fn, opt, warmup, total)
+        if not hasattr(sched, "step"):
+            raise AssertionError(f"{where}: return a scheduler (an object with .step()), "
+                                 f"got {type(sched).__name__}")
+        for t in range(total):
+            phase = "warmup" if t < warmup else "cosine"
+            for k, group in enumerate(opt.param_groups):
+                want = (base if k == 0 else 2 * base) * warmup_cosine_answer(t, warmup, total)
+                if part in (None, phase) and abs(group["lr"] - want) > 1e-9 * max(1.0, want):
+                    raise AssertionError(
+                        f"{where}: at step {t} ({phase}) param group {k} has lr "
+                        f"{group['lr']:.6g}, expected {want:.6g}")
+            opt.step()
+            _call(sched.step)
+    return f"warmup_cosine: the {part or 'whole'} schedule matches"

@@ -21,9 +21,10 @@ def nbgrader_cells(nb):
     return [c for c in nb.cells if "nbgrader" in c.metadata]
 
 
-def test_course_has_part_one():
-    assert ASSIGNMENTS[:7] == ["00_training", "01_gradient_descent", "02_sgd", "03_momentum",
-                               "04_adagrad", "05_adadelta", "06_rmsprop"]
+def test_course_has_every_notebook():
+    assert ASSIGNMENTS == ["00_training", "01_gradient_descent", "02_sgd", "03_momentum",
+                           "04_adagrad", "05_adadelta", "06_rmsprop", "07_adam", "08_adamw",
+                           "09_adamax", "10_nadam", "11_capstone"]
 
 
 def test_release_and_solutions_are_in_sync_with_the_masters():
@@ -88,7 +89,22 @@ MISTAKES = {
                     "`maximize` ignored"),
     "06_rmsprop": ("rmsprop_step", 'state["grad_avg"] ** 2', 'state["grad_avg"]',
                    "centered: the mean gradient not squared"),
+    "07_adam": ("adam_step", '        v = state["max_exp_avg_sq"]\n', "", "`amsgrad` ignored"),
+    "08_adamw": ("adamw_step", "g = -grad if maximize else grad", "g = grad",
+                 "`maximize` ignored"),
+    "09_adamax": ("adamax_step", "g = -grad if maximize else grad", "g = grad",
+                  "`maximize` ignored"),
+    "10_nadam": ("nadam_step", "if decoupled_weight_decay:", "if False:",
+                 "L2 decay where decoupled decay is wanted"),
+    "11_capstone": ("warmup_cosine", "(t + 1) / warmup_steps", "t / warmup_steps",
+                    "at step 0 (warmup)"),
 }
+
+
+def manual_points(master):
+    return sum(c.metadata.nbgrader["points"] for c in nbformat.read(master, as_version=4).cells
+               if c.metadata.get("nbgrader", {}).get("grade")
+               and c.metadata.nbgrader.get("solution"))
 
 
 @pytest.mark.slow
@@ -110,7 +126,7 @@ def test_autograde_solution_blank_and_one_mistake(assignment, tmp_path):
     course.autograde(assignment)
     grades = course.grades(assignment)
     score, top = grades.scores["solution"]
-    assert score == top > 0
+    assert score == top - manual_points(master) > 0  # written answers wait for a person
     assert grades.scores["blank"] == (0.0, top)
     assert 0 < grades.scores["mistake"][0] < top
     for student in ("solution", "blank", "mistake"):
