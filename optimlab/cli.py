@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -83,6 +85,96 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _print_report(report, started: float) -> None:
+    print()
+    print(report.table())
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    print()
+    print(f"grades CSV:      {report.csv}")
+    print(f"feedback (HTML): {report.feedback}/<student>/<assignment>/")
+    print(f"gradebook:       {report.workdir / 'gradebook.db'}")
+    print(f"done in {time.perf_counter() - started:.0f} s")
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Autograde submissions (a folder or an LMS zip), write feedback and a grades CSV."""
+    from .course import course_dir
+    from .pipeline import Pipeline, known_assignments
+
+    started = time.perf_counter()
+    course = course_dir(args.course_dir)
+    source = Path(args.submissions)
+    if not source.exists():
+        print(f"optimlab: {source} does not exist", file=sys.stderr)
+        return 2
+    try:
+        chosen = known_assignments(course, args.assignment)
+    except ValueError as exc:
+        print(f"optimlab: {exc}", file=sys.stderr)
+        return 2
+    pipe = Pipeline(course, Path(args.workdir), db_url=args.db, progress=_say)
+    if source.is_file():
+        if len(args.assignment or []) != 1:
+            print("optimlab: a zip holds one assignment: name it with --assignment",
+                  file=sys.stderr)
+            return 2
+        try:
+            pipe.collect_zip(source, chosen[0], args.zip_regex)
+        except (ValueError, RuntimeError) as exc:
+            print(f"optimlab: {exc}", file=sys.stderr)
+            return 1
+        problems = []
+    else:
+        problems = pipe.collect_folder(source, chosen)
+    report = pipe.grade(chosen)
+    report.problems[:0] = problems
+    _print_report(report, started)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Grade a demo class end to end: the README's main job."""
+    from .course import course_dir
+    from .demo import ASSIGNMENTS, CLASS, write_class
+    from .pipeline import Pipeline
+
+    started = time.perf_counter()
+    course = course_dir(args.course_dir)
+    workdir = Path(args.workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    submissions = write_class(course, workdir / "submissions")
+    print(f"Demo class: {len(CLASS)} sample students ({', '.join(CLASS)}), "
+          f"{len(ASSIGNMENTS)} assignments; submissions in {submissions}", flush=True)
+    pipe = Pipeline(course, workdir / "nbgrader", progress=_say)
+    problems = pipe.collect_folder(submissions, ASSIGNMENTS)
+    report = pipe.grade(ASSIGNMENTS)
+    report.problems[:0] = problems
+    _print_report(report, started)
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    """Run the visible checks of your own notebooks and say what is left."""
+    from .progress import format_progress, progress
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"optimlab: {folder} is not a folder of notebooks", file=sys.stderr)
+        return 2
+    results = progress(folder, args.assignment, say=_say)
+    if not results:
+        print(f"optimlab: no notebooks found under {folder}/<assignment>/", file=sys.stderr)
+        return 2
+    print()
+    print(format_progress(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="optimlab",
@@ -106,6 +198,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="only report what is out of date; exit 1 if anything is")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("grade", help="autograde a class: feedback HTML, grades CSV, a table")
+    p.add_argument("submissions", help="a folder <student>/<assignment>/<notebook>.ipynb, "
+                   "or an LMS zip for one assignment (with --assignment)")
+    p.add_argument("--assignment", action="append",
+                   help="grade only this assignment (repeatable; default: all)")
+    p.add_argument("--course-dir", help="nbgrader course root (default: course/)")
+    p.add_argument("--workdir", default="grading",
+                   help="nbgrader's working folder and gradebook (default: ./grading)")
+    p.add_argument("--db", help="gradebook database URL (default: sqlite in --workdir)")
+    p.add_argument("--zip-regex", default=None,
+                   help="file-name pattern for zips, with (?P<student_id>) and (?P<file_id>)")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("demo", help="grade a demo class end to end (the README's main job)")
+    p.add_argument("--course-dir", help="nbgrader course root (default: course/)")
+    p.add_argument("--workdir", default="grading-demo", help="where to work (default: "
+                   "./grading-demo, replaced on each run)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("progress", help="run the visible checks of your notebooks; your files "
+                       "are not modified")
+    p.add_argument("folder", nargs="?", default="notebooks",
+                   help="your notebooks, one folder per assignment (default: notebooks)")
+    p.add_argument("--assignment", action="append", help="only this one (repeatable)")
+    p.set_defaults(func=cmd_progress)
     return parser
 
 
