@@ -36,9 +36,10 @@ def masters(course: Path, assignment: str) -> list[Path]:
     return sorted((course / "source" / assignment).glob("*.ipynb"))
 
 
-def nbgrader(args: list[str], cwd: Path, *, quiet: bool = True) -> subprocess.CompletedProcess:
+def nbgrader(args: list[str], cwd: Path, *, env_extra: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess:
     """Run an nbgrader command with this Python; raise with its log when it fails."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, **(env_extra or {}), "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     # nbgrader runs `alembic` from PATH: put this environment's scripts first.
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])

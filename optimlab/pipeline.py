@@ -6,6 +6,7 @@ files and the gradebook; the course's ``source/`` is copied in, never written to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 import zipfile
@@ -79,21 +80,44 @@ class Report:
         return "\n".join(out)
 
 
+KERNEL_LIMITS = """\
+# Written by optimlab's grading pipeline: limits for every kernel that runs student code.
+import resource as _r
+_r.setrlimit(_r.RLIMIT_AS, ({memory}, {memory}))
+del _r
+"""
+
+
 class Pipeline:
-    """A grading folder: release, collect, autograde, feedback, export."""
+    """A grading folder: release, collect, autograde, feedback, export.
+
+    Student code runs in kernels limited to ``memory_gb`` of address space and ``timeout``
+    seconds per cell; every submission is re-checked outside its kernel.
+    """
 
     def __init__(self, course: Path, workdir: Path, db_url: str | None = None,
-                 progress: Progress = print) -> None:
+                 progress: Progress = print, timeout: int | None = None,
+                 memory_gb: float = 4.0) -> None:
         self.course = course
         self.workdir = workdir.resolve()
         self.db_url = db_url or f"sqlite:///{self.workdir / 'gradebook.db'}"
         self.say = progress
+        self.timeout = timeout
         self.workdir.mkdir(parents=True, exist_ok=True)
+        ipython = self.workdir / ".ipython"
+        startup = ipython / "profile_default" / "startup"
+        startup.mkdir(parents=True, exist_ok=True)
+        (startup / "00-optimlab-limits.py").write_text(
+            KERNEL_LIMITS.format(memory=int(memory_gb * 1024**3)))
+        self.kernel_env = {"IPYTHONDIR": str(ipython)}
         shutil.copytree(course / "source", self.workdir / "source", dirs_exist_ok=True)
         shutil.copy(course / "nbgrader_config.py", self.workdir / "nbgrader_config.py")
 
     def run(self, *args: str) -> None:
-        nbgrader([*args, f"--db={self.db_url}", "--log-level=WARN"], self.workdir)
+        extra = [f"--Execute.timeout={self.timeout}"] if self.timeout and args[0] in (
+            "autograde",) else []
+        nbgrader([*args, *extra, f"--db={self.db_url}", "--log-level=WARN"], self.workdir,
+                 env_extra=self.kernel_env)
 
     # ------------------------------------------------------------------ collecting
     def collect_folder(self, folder: Path, assignments: Iterable[str]) -> list[str]:
@@ -109,7 +133,18 @@ class Pipeline:
                 target = self.workdir / "submitted" / student_dir.name / a_dir.name
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(a_dir, target)
+                problems += self.fix_names(student_dir.name, a_dir.name, target)
         return problems
+
+    def fix_names(self, student: str, assignment: str, folder: Path) -> list[str]:
+        """A single notebook handed in under another name is graded as the expected one."""
+        expected = sorted(p.name for p in (self.workdir / "source" / assignment).glob("*.ipynb"))
+        handed = sorted(p.name for p in folder.glob("*.ipynb"))
+        if len(expected) == 1 and len(handed) == 1 and handed != expected:
+            (folder / handed[0]).rename(folder / expected[0])
+            return [f"{student}/{assignment}: notebook renamed {handed[0]!r} -> "
+                    f"{expected[0]!r} for grading"]
+        return []
 
     def collect_zip(self, archive: Path, assignment: str, regex: str | None = None) -> None:
         """An LMS download (one zip per assignment) through ``nbgrader zip_collect``."""
@@ -143,10 +178,26 @@ class Pipeline:
                 if unreadable:
                     problems.append(f"{s}/{a}: not graded: {unreadable}")
                     continue
+                snapshot = self.snapshot_gradebook()
+                entries = set(self.workdir.iterdir())
                 try:
                     self.run("autograde", a, f"--student={s}", "--force", "--create")
                 except RuntimeError as exc:
                     problems.append(f"{s}/{a}: autograde failed: {_last_error(str(exc))}")
+                for stray in sorted(set(self.workdir.iterdir()) - entries - {
+                        self.workdir / "autograded", self.workdir / "gradebook.db"}):
+                    problems.append(f"{s}/{a}: removed {stray.name!r}, written next to the "
+                                    "gradebook by the submission")
+                    if stray.is_dir():
+                        shutil.rmtree(stray, ignore_errors=True)
+                    else:
+                        stray.unlink(missing_ok=True)
+                damage = self.check_gradebook(snapshot, s)
+                if damage:
+                    problems.append(f"{s}/{a}: {damage}; gradebook restored, submission not "
+                                    "graded")
+                    continue
+                problems.extend(self.recheck(s, a))
             self.say(f"[{i}/{len(assignments)}] {a}: feedback")
             try:
                 self.run("generate_feedback", a, "--force")
@@ -157,6 +208,68 @@ class Pipeline:
         self.run("export", f"--to={csv_path}")
         rows, maxima = self.read_rows(assignments, problems)
         return Report(rows, self.workdir, csv_path, self.workdir / "feedback", problems, maxima)
+
+    # ------------------------------------------------------------------ hardening
+    def snapshot_gradebook(self) -> Path | None:
+        """A copy of an SQLite gradebook, taken before a student's code runs."""
+        db = self.workdir / "gradebook.db"
+        if not self.db_url.startswith("sqlite:///") or not db.exists():
+            return None
+        copy = self.workdir / ".gradebook.before.db"
+        shutil.copy(db, copy)
+        return copy
+
+    def check_gradebook(self, snapshot: Path | None, student: str) -> str | None:
+        """Restore the gradebook if the student's run damaged it (or other students' rows)."""
+        if snapshot is None:
+            return None
+        db = self.workdir / "gradebook.db"
+        before, after = _gradebook_facts(snapshot, student), _gradebook_facts(db, student)
+        if after == before and after is not None:
+            snapshot.unlink()
+            return None
+        shutil.copy(snapshot, db)
+        snapshot.unlink()
+        return ("the gradebook was damaged while this submission ran" if after is None else
+                "other students' grades changed while this submission ran")
+
+    def recheck(self, student: str, assignment: str) -> list[str]:
+        """Re-run the tests outside the kernel; take back points the kernel was fooled into."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        from .verdict import verdict
+
+        problems = []
+        for master in sorted((self.workdir / "source" / assignment).glob("*.ipynb")):
+            graded = self.workdir / "autograded" / student / assignment / master.name
+            if not graded.exists():
+                continue
+            result = verdict(graded, master)
+            notes: list[str] = []
+            with Gradebook(self.db_url) as gb:
+                for cell in gb.find_notebook(master.stem, assignment).grade_cells:
+                    try:
+                        grade = gb.find_grade(cell.name, master.stem, assignment, student)
+                    except MissingEntry:
+                        continue
+                    outcome = (result.get(cell.name) if isinstance(result, dict)
+                               else {"passed": False, "message": result})
+                    if outcome is None or outcome["passed"] or not (grade.auto_score or 0) > 0:
+                        continue
+                    grade.manual_score = 0.0
+                    notes.append(f"{cell.name}: points withdrawn: the tests, re-run outside "
+                                 f"your notebook's kernel, fail: {outcome['message']}")
+                    problems.append(f"{student}/{assignment}: {cell.name}: points withdrawn "
+                                    f"({outcome['message'][:160]})")
+                # nbgrader keeps comments on solution cells: the first one carries the reasons
+                for cell in gb.find_notebook(master.stem, assignment).solution_cells[:1]:
+                    if notes:
+                        with contextlib.suppress(MissingEntry):
+                            comment = gb.find_comment(cell.name, master.stem, assignment,
+                                                      student)
+                            comment.manual_comment = "\n".join(notes)
+                gb.db.commit()
+        return problems
 
     def unreadable(self, student: str, assignment: str) -> str | None:
         """Why a submission cannot be graded at all (not a notebook), or None."""
@@ -195,6 +308,30 @@ class Pipeline:
                         why = next((p for p in problems if p.startswith(f"{s}/{a}:")), "")
                         rows.append(Row(s, a, None, assignment.max_score, problem=why))
         return rows, maxima
+
+
+def _gradebook_facts(db: Path, student: str) -> tuple | None:
+    """What a student's run must not change: integrity, and every other student's grades."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            if con.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                return None
+            rows = con.execute(
+                "SELECT s.student_id, a.name, b.name, g.auto_score, g.manual_score "
+                "FROM grade g JOIN base_cell b ON g.cell_id = b.id "
+                "JOIN submitted_notebook n ON g.notebook_id = n.id "
+                "JOIN submitted_assignment s ON n.assignment_id = s.id "
+                "JOIN assignment a ON s.assignment_id = a.id "
+                "WHERE s.student_id != ? ORDER BY 1, 2, 3", (student,)).fetchall()
+            students = con.execute("SELECT COUNT(*) FROM student").fetchone()[0]
+            return (tuple(rows), students >= 0)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
 
 
 def _last_error(log: str) -> str:

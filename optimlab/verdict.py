@@ -1,0 +1,181 @@
+"""Re-check a submission outside the notebook's kernel.
+
+nbgrader runs the tests in the same kernel as the student's code, where a submission can
+replace ``optimlab.check``, ``torch.allclose`` or ``AssertionError`` before the tests run. This
+module runs each graded test cell again in a fresh process that holds only the student's
+solution cells, with the checker's functions captured before any student code runs, and reports
+any replacement of the checker's or torch's functions as tampering. The pipeline takes the
+points back when the kernel's verdict and this one disagree.
+
+    python -m optimlab.verdict SUBMISSION.ipynb MASTER.ipynb   # prints JSON
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+MEMORY_LIMIT = 4 * 1024**3
+TIME_LIMIT_S = 300
+
+
+def _cells(path: Path) -> list[Any]:
+    return nbformat.read(path, as_version=4).cells
+
+
+def _watched_objects() -> dict[str, Any]:
+    """Everything a submission could replace to fool a check: optimlab's functions, torch's
+    functions and tensor methods, builtins."""
+    import torch
+
+    import optimlab
+
+    watched: dict[str, Any] = {}
+    for name, mod in list(sys.modules.items()):
+        if (name == "optimlab" or name.startswith("optimlab.")) and isinstance(
+                mod, types.ModuleType):
+            for attr, value in vars(mod).items():
+                if callable(value) or isinstance(value, types.ModuleType):
+                    watched[f"{name}.{attr}"] = value
+    holders = [(torch, "torch"), (torch.Tensor, "torch.Tensor"),
+               (torch._C.TensorBase, "torch._C.TensorBase"), (torch.testing, "torch.testing"),
+               (builtins, "builtins")]
+    for holder, label in holders:
+        for attr, value in list(vars(holder).items()):  # stored objects: stable identities
+            watched[f"{label}.{attr}"] = value
+    watched["optimlab"] = optimlab
+    return watched
+
+
+def _replaced(before: dict[str, Any]) -> list[str]:
+    after = _watched_objects()
+    return sorted(k for k, v in before.items() if after.get(k, v) is not v)
+
+
+def _test_ids(master: Path) -> list[str]:
+    return [c.metadata.nbgrader["grade_id"] for c in _cells(master)
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+            and not c.metadata.nbgrader.get("solution")]
+
+
+def check_submission(submission: Path, master: Path) -> dict[str, dict[str, Any]]:
+    """Run in this process: the verdict for every graded test cell of the master."""
+    import math
+
+    import torch
+
+    import optimlab
+    from optimlab import exercises, make_optimizer, plots, problems
+    from optimlab.check.guard import TimeLimitExceeded, time_limit
+
+    base = {"torch": torch, "math": math, "optimlab": optimlab, "make_optimizer": make_optimizer,
+            "plots": plots, "problems": problems}
+    base.update({k: v for k, v in vars(exercises).items() if k.startswith("check_")})
+    # Warm up first: torch imports some modules lazily (dynamo wraps torch.manual_seed), and
+    # those first-use changes must not look like tampering.
+    optimlab.check(optimlab.reference.adam_step, "adam", "basic", display=False,
+                   allow_reference=True)
+    torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([torch.zeros(1, requires_grad=True)]),
+                                      lambda t: 1.0)
+    before = _watched_objects()
+    student = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in _cells(submission)
+               if c.cell_type == "code"}
+    namespace = dict(base)
+    results: dict[str, dict[str, Any]] = {}
+    loading: list[str] = []
+    for cell in _cells(master):
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("solution") and cell.cell_type == "code"):
+            continue
+        mine = student.get(meta["grade_id"])
+        if mine is None:
+            loading.append(f"solution cell {meta['grade_id']} is missing")
+            continue
+        try:
+            with time_limit(60), contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(mine.source, meta["grade_id"], "exec"), namespace)
+        except SystemExit:
+            return {gid: {"passed": False, "message": "your code tried to end the grading "
+                          "process (sys.exit)"} for gid in _test_ids(master)}
+        except (Exception, TimeLimitExceeded) as exc:
+            loading.append(f"{meta['grade_id']} raised {type(exc).__name__}")
+    tampered = _replaced(before)
+    for cell in _cells(master):
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("grade") and not meta.get("solution") and cell.cell_type == "code"):
+            continue
+        gid = meta["grade_id"]
+        if tampered:
+            results[gid] = {"passed": False, "message": "your code replaced "
+                            + ", ".join(tampered[:5]) + ": tests must run on the real checker"}
+            continue
+        # a fresh namespace: the student's definitions, then the genuine checker on top
+        env = {**{k: v for k, v in namespace.items() if not k.startswith("__")}, **base}
+        try:
+            with time_limit(120), contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(cell.source, gid, "exec"), env)
+        except SystemExit:
+            results[gid] = {"passed": False, "message": "your code tried to end the grading "
+                            "process (sys.exit)"}
+            continue
+        except (Exception, TimeLimitExceeded) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            results[gid] = {"passed": False, "message": f"{type(exc).__name__}: {first[:300]}"}
+            continue
+        after = _replaced(before)
+        results[gid] = ({"passed": True, "message": ""} if not after else
+                        {"passed": False, "message": "your code replaced "
+                         + ", ".join(after[:5]) + " while the tests ran"})
+    return results
+
+
+def _limit_memory() -> None:  # runs in the child before exec
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def verdict(submission: Path, master: Path) -> dict[str, dict[str, Any]] | str:
+    """The verdicts from a fresh, memory- and time-limited process; a string when it died."""
+    import secrets
+
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    token = secrets.token_hex(16)  # the child prints it with its verdict; student code cannot
+    try:                           # guess it (it could dig it out of memory: see the README)
+        proc = subprocess.run(
+            [sys.executable, "-m", "optimlab.verdict", str(submission), str(master)],
+            input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S, env=env,
+            preexec_fn=_limit_memory if os.name == "posix" else None,
+            cwd=str(submission.parent))
+    except subprocess.TimeoutExpired:
+        return f"re-checking ran past {TIME_LIMIT_S} s"
+    marker = f"OPTIMLAB-VERDICT:{token}:"
+    if proc.returncode == 0:
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(marker):
+                return json.loads(line[len(marker):])
+    return f"the re-check process ended early (exit code {proc.returncode})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    token = sys.stdin.readline().strip()
+    sys.stdin = io.StringIO()
+    result = check_submission(Path(args[0]), Path(args[1]))
+    sys.stdout.write(f"\nOPTIMLAB-VERDICT:{token}:" + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""A small course and a class of hostile, broken and honest submissions for it.
+
+The course has one assignment with two graded parts: ``gd_step`` (2 points, checked with
+optimlab.check, visible and hidden) and ``sum_of_squares`` (3 points, plain asserts with
+torch.allclose, which a submission can try to patch). Each student hands in one way of
+breaking or cheating; ``EXPECTED`` says what they must get and what the grader must say.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from optimlab.course import ROOT
+
+ASSIGNMENT = "hostile"
+NOTEBOOK = "hostile.ipynb"
+
+GD = "def gd_step(param, grad, state, *, lr=1e-3):\n    param.sub_(lr * grad)\n"
+GD_WRONG = "def gd_step(param, grad, state, *, lr=1e-3):\n    param.add_(lr * grad)\n"
+SOS = "def sum_of_squares(x):\n    return (x ** 2).sum()\n"
+SOS_WRONG = "def sum_of_squares(x):\n    return x.abs().sum()\n"
+
+
+def _meta(gid, *, solution=False, grade=False, points=None):
+    meta = {"grade": grade, "grade_id": gid, "locked": not solution, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def master() -> nbformat.NotebookNode:
+    cells = [
+        nbformat.v4.new_code_cell("import torch\nimport optimlab"),
+        nbformat.v4.new_code_cell(
+            "def gd_step(param, grad, state, *, lr=1e-3):\n    ### BEGIN SOLUTION\n"
+            "    param.sub_(lr * grad)\n    ### END SOLUTION", metadata=_meta("gd_step",
+                                                                           solution=True)),
+        nbformat.v4.new_code_cell(
+            'optimlab.check(gd_step, "gd", "basic")\n### BEGIN HIDDEN TESTS\n'
+            '_ = optimlab.check(gd_step, "gd", "basic", hidden=True)\n### END HIDDEN TESTS',
+            metadata=_meta("check_gd", grade=True, points=2)),
+        nbformat.v4.new_code_cell(
+            "def sum_of_squares(x):\n    ### BEGIN SOLUTION\n    return (x ** 2).sum()\n"
+            "    ### END SOLUTION", metadata=_meta("sum_of_squares", solution=True)),
+        nbformat.v4.new_code_cell(
+            "x = torch.tensor([1.0, -2.0, 3.0])\n"
+            "assert torch.allclose(sum_of_squares(x), torch.tensor(14.0))\n"
+            "### BEGIN HIDDEN TESTS\n"
+            "for _ in range(3):\n    x = torch.randn(5)\n"
+            "    assert torch.allclose(sum_of_squares(x), (x * x).sum())\n"
+            "### END HIDDEN TESTS", metadata=_meta("check_sos", grade=True, points=3)),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                  "name": "python3"}}
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"h-{i}"
+    return nb
+
+
+def make_course(root: Path) -> Path:
+    (root / "source" / ASSIGNMENT).mkdir(parents=True)
+    nbformat.write(master(), root / "source" / ASSIGNMENT / NOTEBOOK)
+    shutil.copy(ROOT / "course" / "nbgrader_config.py", root / "nbgrader_config.py")
+    return root
+
+
+def submission(gd: str = GD, sos: str = SOS, edit=None) -> str:
+    nb = master()
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid == "gd_step":
+            cell.source = gd
+        elif gid == "sum_of_squares":
+            cell.source = sos
+    if edit:
+        edit(nb)
+    return nbformat.writes(nb)
+
+
+def _test_cell(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _blank_tests(nb):
+    _test_cell(nb, "check_gd").source = "pass"
+    _test_cell(nb, "check_sos").source = "pass"
+
+
+def _delete_tests(nb):
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+
+
+def _rename_grade_id(nb):
+    _test_cell(nb, "check_gd").metadata.nbgrader["grade_id"] = "my_own_check"
+    _test_cell(nb, "my_own_check").source = "pass"
+
+
+# student -> (file name, notebook text, expected score, words the grader must say)
+CLASS: dict[str, tuple[str, str, float, str]] = {
+    "honest": (NOTEBOOK, submission(), 5, ""),
+    "honest_alt": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    param -= lr * grad\n",
+        "def sum_of_squares(x):\n    return torch.sum(x * x)\n"), 5, ""),
+    "raises_at_import": (NOTEBOOK, submission('raise RuntimeError("import-time failure")\n'
+                                              + GD), 3, "NameError"),
+    "raises_in_step": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    raise ValueError('step failed')\n"),
+        3, "your function raised ValueError"),
+    "returns_nan": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n"
+        "    param.sub_(lr * grad / (grad - grad))\n"),
+        3, "NaN"),
+    "wrong_shape": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n"
+        "    param.data = (param - lr * grad).reshape(-1)\n"), 3, "has shape"),
+    "changes_grad": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    grad.mul_(lr)\n    param.sub_(grad)\n"),
+        3, "changed `grad` in place"),
+    "returns_new_tensor": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    return param - lr * grad\n"),
+        3, "in place"),
+    "hangs_in_step": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    while True:\n        pass\n"),
+        3, "the limit is"),
+    "hangs_at_top_level": (NOTEBOOK, submission("while True:\n    pass\n" + GD), 3, "Timeout"),
+    "sleeps": (NOTEBOOK, submission(
+        "import time\ndef gd_step(param, grad, state, *, lr=1e-3):\n    time.sleep(600)\n"),
+        3, "the limit is"),
+    "calls_sys_exit": (NOTEBOOK, submission(GD + "import sys\nsys.exit('bye')\n"), 0,
+                       "sys.exit"),
+    "calls_os_exit": (NOTEBOOK, submission("import os\nos._exit(1)\n" + GD), 0, ""),
+    "kills_its_kernel": (NOTEBOOK, submission(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n" + GD), 0, ""),
+    "eats_memory": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n"
+        "    hog = torch.ones(int(2e10), dtype=torch.uint8)\n    param.sub_(lr * grad)\n"),
+        3, "RuntimeError"),
+    "patches_checker": (NOTEBOOK, submission(
+        "import optimlab\noptimlab.check = lambda *a, **k: None\n" + GD_WRONG), 0,
+        "points withdrawn"),
+    "patches_allclose": (NOTEBOOK, submission(
+        GD, "torch.allclose = lambda *a, **k: True\n" + SOS_WRONG), 0, "points withdrawn"),
+    "patches_assertionerror": (NOTEBOOK, submission(
+        "import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})\n" + GD),
+        0, "points withdrawn"),
+    "wraps_torch_optim": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n"
+        "    p = param.clone().requires_grad_()\n    p.grad = grad.clone()\n"
+        "    torch.optim.SGD([p], lr=lr).step()\n    param.copy_(p.detach())\n"),
+        3, "write the update yourself"),
+    "special_cases_hidden": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n"
+        "    if param.dtype == torch.float32:\n        param.add_(lr * grad)\n"
+        "    else:\n        param.sub_(lr * grad)\n"), 3, "float32"),
+    "edits_test_cells": (NOTEBOOK, submission(GD_WRONG, edit=_blank_tests), 3, ""),
+    "deletes_test_cells": (NOTEBOOK, submission(GD_WRONG, edit=_delete_tests), 3, ""),
+    "changes_grade_id": (NOTEBOOK, submission(GD_WRONG, edit=_rename_grade_id), 0,
+                         "autograde failed"),
+    "renames_notebook": ("my_homework.ipynb", submission(), 5, "renamed"),
+    "empty_file": (NOTEBOOK, "", 0, "not a valid notebook"),
+    "not_json": (NOTEBOOK, json.dumps({"cells": "nope"})[:-3], 0, "not a valid notebook"),
+    "writes_the_gradebook": (NOTEBOOK, submission(
+        "open('../../../gradebook.db', 'wb').write(b'garbage')\n" + GD), 0,
+        "gradebook was damaged"),
+    "writes_next_to_gradebook": (NOTEBOOK, submission(
+        "open('../../../evil.txt', 'w').write('x')\n" + GD), 5, "evil.txt"),
+    "reads_course_source": (NOTEBOOK, submission(
+        "_peek = open('../../../source/hostile/hostile.ipynb').read()\n" + GD), 5, ""),
+}
+
+
+def write_class(folder: Path, students: list[str]) -> Path:
+    for student in students:
+        name, text, _, _ = CLASS[student]
+        target = folder / student / ASSIGNMENT / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return folder
