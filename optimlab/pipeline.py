@@ -184,20 +184,14 @@ class Pipeline:
                     self.run("autograde", a, f"--student={s}", "--force", "--create")
                 except RuntimeError as exc:
                     problems.append(f"{s}/{a}: autograde failed: {_last_error(str(exc))}")
-                for stray in sorted(set(self.workdir.iterdir()) - entries - {
-                        self.workdir / "autograded", self.workdir / "gradebook.db"}):
-                    problems.append(f"{s}/{a}: removed {stray.name!r}, written next to the "
-                                    "gradebook by the submission")
-                    if stray.is_dir():
-                        shutil.rmtree(stray, ignore_errors=True)
-                    else:
-                        stray.unlink(missing_ok=True)
+                problems.extend(self.sweep(entries, s, a))
                 damage = self.check_gradebook(snapshot, s)
                 if damage:
                     problems.append(f"{s}/{a}: {damage}; gradebook restored, submission not "
                                     "graded")
                     continue
                 problems.extend(self.recheck(s, a))
+                problems.extend(self.sweep(entries, s, a))
             self.say(f"[{i}/{len(assignments)}] {a}: feedback")
             try:
                 self.run("generate_feedback", a, "--force")
@@ -232,6 +226,20 @@ class Pipeline:
         snapshot.unlink()
         return ("the gradebook was damaged while this submission ran" if after is None else
                 "other students' grades changed while this submission ran")
+
+    def sweep(self, entries: set[Path], student: str, assignment: str) -> list[str]:
+        """Remove what a submission wrote next to the gradebook; say so."""
+        found = []
+        for stray in sorted(set(self.workdir.iterdir()) - entries - {
+                self.workdir / "autograded", self.workdir / "gradebook.db",
+                self.workdir / ".gradebook.before.db"}):
+            found.append(f"{student}/{assignment}: removed {stray.name!r}, written next to the "
+                         "gradebook by the submission")
+            if stray.is_dir():
+                shutil.rmtree(stray, ignore_errors=True)
+            else:
+                stray.unlink(missing_ok=True)
+        return found
 
     def recheck(self, student: str, assignment: str) -> list[str]:
         """Re-run the tests outside the kernel; take back points the kernel was fooled into."""

@@ -151,14 +151,23 @@ def verdict(submission: Path, master: Path) -> dict[str, dict[str, Any]] | str:
 
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     token = secrets.token_hex(16)  # the child prints it with its verdict; student code cannot
-    try:                           # guess it (it could dig it out of memory: see the README)
-        proc = subprocess.run(
-            [sys.executable, "-m", "optimlab.verdict", str(submission), str(master)],
-            input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S, env=env,
-            preexec_fn=_limit_memory if os.name == "posix" else None,
-            cwd=str(submission.parent))
-    except subprocess.TimeoutExpired:
-        return f"re-checking ran past {TIME_LIMIT_S} s"
+    import shutil
+    import tempfile
+
+    # Student code runs in a scratch folder: nothing it writes lands beside the gradebook.
+    with tempfile.TemporaryDirectory(prefix="optimlab-verdict-") as tmp:
+        work = Path(tmp) / "a" / "b" / "c"
+        work.mkdir(parents=True)
+        shutil.copy(submission, work / "submission.ipynb")
+        shutil.copy(master, work / "master.ipynb")
+        try:                       # guess it (it could dig it out of memory: see the README)
+            proc = subprocess.run(
+                [sys.executable, "-m", "optimlab.verdict", "submission.ipynb", "master.ipynb"],
+                input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S,
+                env=env, preexec_fn=_limit_memory if os.name == "posix" else None,
+                cwd=str(work))
+        except subprocess.TimeoutExpired:
+            return f"re-checking ran past {TIME_LIMIT_S} s"
     marker = f"OPTIMLAB-VERDICT:{token}:"
     if proc.returncode == 0:
         for line in reversed(proc.stdout.splitlines()):
