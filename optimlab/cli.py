@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -101,6 +102,17 @@ def _print_report(report, started: float) -> None:
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 
+def _default_jobs() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _jobs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("--jobs must be at least 1")
+    return value
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     """Autograde submissions (a folder or an LMS zip), write feedback and a grades CSV."""
     from .course import course_dir
@@ -131,7 +143,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         problems = []
     else:
         problems = pipe.collect_folder(source, chosen)
-    report = pipe.grade(chosen)
+    report = pipe.grade(chosen, jobs=args.jobs)
     report.problems[:0] = problems
     _print_report(report, started)
     return 0
@@ -152,7 +164,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{len(ASSIGNMENTS)} assignments; submissions in {submissions}", flush=True)
     pipe = Pipeline(course, workdir / "nbgrader", progress=_say)
     problems = pipe.collect_folder(submissions, ASSIGNMENTS)
-    report = pipe.grade(ASSIGNMENTS)
+    report = pipe.grade(ASSIGNMENTS, jobs=args.jobs)
     report.problems[:0] = problems
     _print_report(report, started)
     return 0
@@ -208,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="grading",
                    help="nbgrader's working folder and gradebook (default: ./grading)")
     p.add_argument("--db", help="gradebook database URL (default: sqlite in --workdir)")
+    p.add_argument("-j", "--jobs", type=_jobs, default=_default_jobs(),
+                   help="submissions graded at once (default: the CPU count, at most 8)")
     p.add_argument("--zip-regex", default=None,
                    help="file-name pattern for zips, with (?P<student_id>) and (?P<file_id>)")
     p.set_defaults(func=cmd_grade)
@@ -216,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course-dir", help="nbgrader course root (default: course/)")
     p.add_argument("--workdir", default="grading-demo", help="where to work (default: "
                    "./grading-demo, replaced on each run)")
+    p.add_argument("-j", "--jobs", type=_jobs, default=_default_jobs(),
+                   help="submissions graded at once (default: the CPU count, at most 8)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("progress", help="run the visible checks of your notebooks; your files "

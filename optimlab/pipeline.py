@@ -6,16 +6,18 @@ files and the gradebook; the course's ``source/`` is copied in, never written to
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import shutil
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from .course import assignments as course_assignments
 from .course import nbgrader
+from .worker import WITHDRAWN, Graded, copy_notebooks, grade_submission, last_error, make_template
 
 DEFAULT_ZIP_REGEX = r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
 
@@ -164,120 +166,138 @@ class Pipeline:
         return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir())
 
     # ------------------------------------------------------------------ grading
-    def grade(self, assignments: list[str]) -> Report:
+    def grade(self, assignments: list[str], jobs: int = 1) -> Report:
+        """Autograde every collected submission, ``jobs`` at a time, then write feedback and
+        the grades CSV. Each submission runs in its own scratch course folder (see
+        :mod:`optimlab.worker`); only this thread writes the gradebook."""
         problems: list[str] = []
+        guard = GradebookGuard(self.workdir, self.db_url)
         for i, a in enumerate(assignments, 1):
             students = self.students(a)
             if not students:
                 continue
-            self.say(f"[{i}/{len(assignments)}] {a}: release into the gradebook")
+            step = f"[{i}/{len(assignments)}] {a}"
+            self.say(f"{step}: release into the gradebook")
+            problems += guard.check()
             self.run("generate_assignment", a, "--force")
-            for k, s in enumerate(students, 1):
-                self.say(f"[{i}/{len(assignments)}] {a}: autograde {k}/{len(students)} ({s})")
+            guard.save()
+            ready = []
+            for s in students:
                 unreadable = self.unreadable(s, a)
                 if unreadable:
                     problems.append(f"{s}/{a}: not graded: {unreadable}")
-                    continue
-                snapshot = self.snapshot_gradebook()
-                entries = set(self.workdir.iterdir())
-                try:
-                    self.run("autograde", a, f"--student={s}", "--force", "--create")
-                except RuntimeError as exc:
-                    problems.append(f"{s}/{a}: autograde failed: {_last_error(str(exc))}")
-                problems.extend(self.sweep(entries, s, a))
-                damage = self.check_gradebook(snapshot, s)
-                if damage:
-                    problems.append(f"{s}/{a}: {damage}; gradebook restored, submission not "
-                                    "graded")
-                    continue
-                problems.extend(self.recheck(s, a))
-                problems.extend(self.sweep(entries, s, a))
-            self.say(f"[{i}/{len(assignments)}] {a}: feedback")
+                else:
+                    ready.append(s)
+            problems += self._grade_students(a, ready, jobs, step, guard)
+            self.say(f"{step}: feedback")
+            problems += guard.check()
             try:
                 self.run("generate_feedback", a, "--force")
             except RuntimeError as exc:
-                problems.append(f"{a}: feedback failed for some students: "
-                                f"{_last_error(str(exc))}")
+                problems.append(f"{a}: feedback failed for some students: {last_error(str(exc))}")
+            guard.save()
+        problems += guard.check()
         csv_path = self.workdir / "grades.csv"
         self.run("export", f"--to={csv_path}")
         rows, maxima = self.read_rows(assignments, problems)
         return Report(rows, self.workdir, csv_path, self.workdir / "feedback", problems, maxima)
 
-    # ------------------------------------------------------------------ hardening
-    def snapshot_gradebook(self) -> Path | None:
-        """A copy of an SQLite gradebook, taken before a student's code runs."""
-        db = self.workdir / "gradebook.db"
-        if not self.db_url.startswith("sqlite:///") or not db.exists():
-            return None
-        copy = self.workdir / ".gradebook.before.db"
-        shutil.copy(db, copy)
-        return copy
+    def _grade_students(self, assignment: str, students: list[str], jobs: int, step: str,
+                        guard: GradebookGuard) -> list[str]:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    def check_gradebook(self, snapshot: Path | None, student: str) -> str | None:
-        """Restore the gradebook if the student's run damaged it (or other students' rows)."""
-        if snapshot is None:
-            return None
-        db = self.workdir / "gradebook.db"
-        before, after = _gradebook_facts(snapshot, student), _gradebook_facts(db, student)
-        if after == before and after is not None:
-            snapshot.unlink()
-            return None
-        shutil.copy(snapshot, db)
-        snapshot.unlink()
-        return ("the gradebook was damaged while this submission ran" if after is None else
-                "other students' grades changed while this submission ran")
+        if not students:
+            return []
+        problems: list[str] = []
+        template = make_template(self.workdir / "source", self.workdir / "nbgrader_config.py",
+                                 self.workdir / ".ipython", assignment)
+        master = self.workdir / "source" / assignment
+        extensions = self.extensions(assignment)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = {pool.submit(
+                    grade_submission, template, self.workdir / "submitted" / s / assignment,
+                    master, s, assignment, timeout=self.timeout,
+                    extension=extensions.get(s)): s for s in students}
+                for done, future in enumerate(as_completed(futures), 1):
+                    s = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # a bug of ours: report it, grade the others
+                        problems.append(f"{s}/{assignment}: not graded: {type(exc).__name__}: "
+                                        f"{exc}")
+                        continue
+                    try:
+                        problems += result.problems
+                        if result.ok:
+                            problems += guard.check()
+                            self.merge(result)
+                            guard.save()
+                    finally:
+                        if result.folder is not None:
+                            shutil.rmtree(result.folder, ignore_errors=True)
+                    self.say(f"{step}: graded {done}/{len(students)} ({s}, "
+                             f"{result.seconds:.0f} s)")
+        finally:
+            shutil.rmtree(template, ignore_errors=True)
+        return problems
 
-    def sweep(self, entries: set[Path], student: str, assignment: str) -> list[str]:
-        """Remove what a submission wrote next to the gradebook; say so."""
-        found = []
-        for stray in sorted(set(self.workdir.iterdir()) - entries - {
-                self.workdir / "autograded", self.workdir / "gradebook.db",
-                self.workdir / ".gradebook.before.db"}):
-            found.append(f"{student}/{assignment}: removed {stray.name!r}, written next to the "
-                         "gradebook by the submission")
-            if stray.is_dir():
-                shutil.rmtree(stray, ignore_errors=True)
-            else:
-                stray.unlink(missing_ok=True)
-        return found
-
-    def recheck(self, student: str, assignment: str) -> list[str]:
-        """Re-run the tests outside the kernel; take back points the kernel was fooled into."""
+    def extensions(self, assignment: str) -> dict[str, timedelta]:
+        """Extensions granted in the gradebook (formgrader), so late penalties honour them."""
         from nbgrader.api import Gradebook, MissingEntry
 
-        from .verdict import verdict
+        found = {}
+        with Gradebook(self.db_url) as gb:
+            try:
+                for sub in gb.find_assignment(assignment).submissions:
+                    if sub.extension:
+                        found[sub.student_id] = sub.extension
+            except MissingEntry:
+                pass
+        return found
 
-        problems = []
-        for master in sorted((self.workdir / "source" / assignment).glob("*.ipynb")):
-            graded = self.workdir / "autograded" / student / assignment / master.name
-            if not graded.exists():
-                continue
-            result = verdict(graded, master)
-            notes: list[str] = []
-            with Gradebook(self.db_url) as gb:
-                for cell in gb.find_notebook(master.stem, assignment).grade_cells:
-                    try:
-                        grade = gb.find_grade(cell.name, master.stem, assignment, student)
-                    except MissingEntry:
-                        continue
-                    outcome = (result.get(cell.name) if isinstance(result, dict)
-                               else {"passed": False, "message": result})
-                    if outcome is None or outcome["passed"] or not (grade.auto_score or 0) > 0:
-                        continue
-                    grade.manual_score = 0.0
-                    notes.append(f"{cell.name}: points withdrawn: the tests, re-run outside "
-                                 f"your notebook's kernel, fail: {outcome['message']}")
-                    problems.append(f"{student}/{assignment}: {cell.name}: points withdrawn "
-                                    f"({outcome['message'][:160]})")
-                # nbgrader keeps comments on solution cells: the first one carries the reasons
-                for cell in gb.find_notebook(master.stem, assignment).solution_cells[:1]:
-                    if notes:
-                        with contextlib.suppress(MissingEntry):
-                            comment = gb.find_comment(cell.name, master.stem, assignment,
-                                                      student)
-                            comment.manual_comment = "\n".join(notes)
-                gb.db.commit()
-        return problems
+    def merge(self, result: Graded) -> None:
+        """Write one worker's grades into the gradebook, keeping the grader's manual scores
+        and comments (as nbgrader's own autograde does), and copy the autograded notebooks."""
+        from nbgrader.api import Gradebook
+
+        s, a = result.student, result.assignment
+        with Gradebook(self.db_url) as gb, warnings.catch_warnings():
+            # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless
+            warnings.simplefilter("ignore", category=Warning)
+            gb.update_or_create_student(s)
+            sub = gb.update_or_create_submission(a, s, timestamp=result.timestamp)
+            for nb in sub.notebooks:
+                mine = result.notebooks.get(nb.name)
+                if mine is None:
+                    continue
+                nb.flagged = mine.flagged
+                nb.late_submission_penalty = mine.late_penalty
+                ours = set()  # cells whose manual score the re-check set last time
+                for comment in nb.comments:
+                    ours |= _withdrawn_cells(comment.manual_comment)
+                notes = []
+                for grade in nb.grades:
+                    auto, extra, needs = mine.grades.get(grade.name, (None, None, True))
+                    grade.auto_score, grade.extra_credit = auto, extra
+                    if grade.name in ours:
+                        grade.manual_score = None
+                    grade.needs_manual_grade = needs or grade.manual_score is not None
+                    why = result.withdrawn.get((nb.name, grade.name))
+                    if why is not None:
+                        grade.manual_score = 0.0
+                        notes.append(f"{grade.name}: {WITHDRAWN}: {why}")
+                for k, comment in enumerate(nb.comments):
+                    comment.auto_comment = mine.comments.get(comment.name)
+                    kept = [ln for ln in (comment.manual_comment or "").splitlines()
+                            if not _withdrawn_cells(ln)]
+                    # nbgrader shows comments on solution cells: the first one carries reasons
+                    lines = kept + (notes if k == 0 else [])
+                    comment.manual_comment = "\n".join(lines) or None
+            gb.db.commit()
+        src = result.autograded()
+        if src is not None and src.is_dir():
+            copy_notebooks(src, self.workdir / "autograded" / s / a)
 
     def unreadable(self, student: str, assignment: str) -> str | None:
         """Why a submission cannot be graded at all (not a notebook), or None."""
@@ -318,36 +338,38 @@ class Pipeline:
         return rows, maxima
 
 
-def _gradebook_facts(db: Path, student: str) -> tuple | None:
-    """What a student's run must not change: integrity, and every other student's grades."""
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            if con.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                return None
-            rows = con.execute(
-                "SELECT s.student_id, a.name, b.name, g.auto_score, g.manual_score "
-                "FROM grade g JOIN base_cell b ON g.cell_id = b.id "
-                "JOIN submitted_notebook n ON g.notebook_id = n.id "
-                "JOIN submitted_assignment s ON n.assignment_id = s.id "
-                "JOIN assignment a ON s.assignment_id = a.id "
-                "WHERE s.student_id != ? ORDER BY 1, 2, 3", (student,)).fetchall()
-            students = con.execute("SELECT COUNT(*) FROM student").fetchone()[0]
-            return (tuple(rows), students >= 0)
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
+def _withdrawn_cells(comment: str | None) -> set[str]:
+    return {ln.split(":", 1)[0] for ln in (comment or "").splitlines() if WITHDRAWN in ln}
 
 
-def _last_error(log: str) -> str:
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if "Error" in ln or "error" in ln:
-            return ln[:300]
-    return lines[-1][:300] if lines else "unknown error"
+class GradebookGuard:
+    """Keeps an SQLite gradebook as this process last wrote it.
+
+    Submissions run in scratch folders, but their code runs as the grader's user and could
+    find the real gradebook. After each of our writes the guard keeps the file's bytes (in
+    memory, out of a submission's reach); before the next write, and at the end, a changed
+    file is put back and reported.
+    """
+
+    def __init__(self, workdir: Path, db_url: str) -> None:
+        self.db = workdir / "gradebook.db"
+        self.active = db_url == f"sqlite:///{self.db}"
+        self.good: bytes | None = None
+        self.save()
+
+    def _read(self) -> bytes | None:
+        return self.db.read_bytes() if self.db.exists() else None
+
+    def save(self) -> None:
+        if self.active:
+            self.good = self._read()
+
+    def check(self) -> list[str]:
+        if not self.active or self.good is None or self._read() == self.good:
+            return []
+        self.db.write_bytes(self.good)
+        return ["the gradebook was changed by something other than the grader while "
+                "submissions ran; it was restored from the last good copy"]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -145,27 +145,28 @@ def _limit_memory() -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def verdict(submission: Path, master: Path) -> dict[str, dict[str, Any]] | str:
-    """The verdicts from a fresh, memory- and time-limited process; a string when it died."""
+def verdict(submission: Path, master: Path, cwd: Path | None = None
+            ) -> dict[str, dict[str, Any]] | str:
+    """The verdicts from a fresh, memory- and time-limited process; a string when it died.
+
+    The student's code runs in ``cwd`` (the folder nbgrader ran it in, so that relative paths
+    mean the same), or in a scratch folder when ``cwd`` is None.
+    """
     import secrets
+    import tempfile
 
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     token = secrets.token_hex(16)  # the child prints it with its verdict; student code cannot
-    import shutil
-    import tempfile
-
-    # Student code runs in a scratch folder: nothing it writes lands beside the gradebook.
+    # guess it (it could dig it out of memory: see the README). -P: the submission's folder is
+    # not on sys.path, so a module it hands in cannot stand in for optimlab or torch.
     with tempfile.TemporaryDirectory(prefix="optimlab-verdict-") as tmp:
-        work = Path(tmp) / "a" / "b" / "c"
-        work.mkdir(parents=True)
-        shutil.copy(submission, work / "submission.ipynb")
-        shutil.copy(master, work / "master.ipynb")
-        try:                       # guess it (it could dig it out of memory: see the README)
+        try:
             proc = subprocess.run(
-                [sys.executable, "-m", "optimlab.verdict", "submission.ipynb", "master.ipynb"],
+                [sys.executable, "-P", "-m", "optimlab.verdict", str(Path(submission).resolve()),
+                 str(Path(master).resolve())],
                 input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S,
                 env=env, preexec_fn=_limit_memory if os.name == "posix" else None,
-                cwd=str(work))
+                cwd=str(cwd or tmp))
         except subprocess.TimeoutExpired:
             return f"re-checking ran past {TIME_LIMIT_S} s"
     marker = f"OPTIMLAB-VERDICT:{token}:"

@@ -172,6 +172,27 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
         "open('../../../evil.txt', 'w').write('x')\n" + GD), 5, "evil.txt"),
     "reads_course_source": (NOTEBOOK, submission(
         "_peek = open('../../../source/hostile/hostile.ipynb').read()\n" + GD), 5, ""),
+    "ships_fake_modules": (NOTEBOOK, submission(sos=SOS_WRONG), 2, "points withdrawn"),
+}
+
+# Files handed in beside the notebook. The kernel runs in the submission's folder, which is on
+# its sys.path: a `torch` package there shadows the real one and can patch it before any test
+# runs; an `optimlab/verdict.py` would fake the re-check's verdict if the re-check imported it.
+FAKE_TORCH = """import os, sys
+here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+del sys.modules["torch"]
+import torch as _real
+_real.allclose = lambda *args, **kwargs: True
+sys.modules["torch"] = _real
+"""
+FAKE_VERDICT = """import json, sys
+token = sys.stdin.readline().strip()
+print(f"OPTIMLAB-VERDICT:{token}:" + json.dumps({"check_sos": {"passed": True, "message": ""}}))
+"""
+EXTRA_FILES: dict[str, dict[str, str]] = {
+    "ships_fake_modules": {"torch/__init__.py": FAKE_TORCH,
+                           "optimlab/__init__.py": "", "optimlab/verdict.py": FAKE_VERDICT},
 }
 
 
@@ -181,4 +202,7 @@ def write_class(folder: Path, students: list[str]) -> Path:
         target = folder / student / ASSIGNMENT / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        for rel, content in EXTRA_FILES.get(student, {}).items():
+            (target.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target.parent / rel).write_text(content, encoding="utf-8")
     return folder

@@ -1,6 +1,6 @@
 """Hostile and broken submissions, graded together with honest ones in one class: exact
 scores, a reason in the log or the feedback, a row for every student, an intact gradebook,
-and the same grades when the class is graded again."""
+and the same grades when the class is graded again, serially after in parallel."""
 
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ def test_hostile_class(students, tmp_path, monkeypatch):
     submissions = write_class(tmp_path / "submissions", students)
     work = tmp_path / "grading"
 
-    def grade():
+    def grade(jobs):
         pipe = Pipeline(course, work, progress=lambda msg: None, timeout=15)
         problems = pipe.collect_folder(submissions, [ASSIGNMENT])
-        report = pipe.grade([ASSIGNMENT])
+        report = pipe.grade([ASSIGNMENT], jobs=jobs)
         report.problems[:0] = problems
         return report
 
-    report = grade()
+    report = grade(jobs=2)
     rows = {r.student: r for r in report.rows}
     assert set(rows) == set(students), "a row for every student"
     for student in students:
@@ -49,5 +49,5 @@ def test_hostile_class(students, tmp_path, monkeypatch):
         graded = con.execute("SELECT COUNT(*) FROM submitted_assignment").fetchone()[0]
     assert graded == sum(1 for r in report.rows if r.score is not None)
     assert not (work / "evil.txt").exists()
-    again = grade()
+    again = grade(jobs=1)  # graded again, one at a time: the same grades
     assert again.scores() == report.scores()

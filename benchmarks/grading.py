@@ -1,0 +1,176 @@
+"""P2 grading overhead and P3 class throughput, each against a baseline measured in the same run.
+
+P2: one student hands in the solution of every assignment. optimlab's pipeline grades it
+(autograde, out-of-kernel re-check, feedback, export) against plain nbgrader doing the same steps
+on the same notebooks with the checks removed (every graded test cell emptied). Target <= 1.2.
+
+P3: a class of sample students (complete, partial, blank, mistaken and broken work, cycled) graded
+one at a time and with ``--jobs 2``. Target speed-up >= 1.7 on 2 cores, grades identical.
+
+    python benchmarks/grading.py p2 [--json out.json]
+    python benchmarks/grading.py p3 [--students 30] [--assignment 04_adagrad] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+
+from optimlab import pipeline, worker
+from optimlab.course import assignments, course_dir, masters, nbgrader
+from optimlab.demo import notebook_for
+from optimlab.grading import submission_with
+from optimlab.pipeline import Pipeline
+
+P2_TARGET, P3_TARGET = 1.2, 1.7
+KINDS = ["solution", "mistake", "blank", "first exercise only", "solution", "not a notebook"]
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+class Timer:
+    """Wall time spent inside the wrapped functions, by label."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+
+    def wrap(self, module, name: str, label: str | None = None) -> None:
+        """Time ``module.name``; nbgrader calls are labelled by their command."""
+        original = getattr(module, name)
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.spent[label or f"nbgrader {args[0][0]}"] += time.perf_counter() - start
+
+        setattr(module, name, timed)
+
+
+def without_checks(course: Path, dest: Path) -> Path:
+    """A copy of the course whose graded test cells are empty: nbgrader runs only the rest."""
+    shutil.copytree(course, dest)
+    for nb_path in (dest / "source").rglob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+                cell.source = "pass"
+        nbformat.write(nb, nb_path)
+    return dest
+
+
+def hand_in(course: Path, folder: Path, student: str, names: list[str]) -> None:
+    for name in names:
+        for master in masters(course, name):
+            target = folder / student / name / master.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(submission_with(master), target)
+
+
+def plain_nbgrader(course: Path, work: Path, names: list[str]) -> float:
+    """nbgrader alone: release, autograde, feedback and export, as the pipeline does."""
+    shutil.copytree(course / "source", work / "source")
+    shutil.copy(course / "nbgrader_config.py", work / "nbgrader_config.py")
+    db = f"--db=sqlite:///{work / 'gradebook.db'}"
+    start = time.perf_counter()
+    for name in names:
+        nbgrader(["generate_assignment", name, "--force", db, "--log-level=WARN"], work)
+        nbgrader(["autograde", name, "--force", "--create", db, "--log-level=WARN"], work)
+        nbgrader(["generate_feedback", name, "--force", db, "--log-level=WARN"], work)
+    nbgrader(["export", f"--to={work / 'grades.csv'}", db, "--log-level=WARN"], work)
+    return time.perf_counter() - start
+
+
+def p2(tmp: Path) -> dict:
+    course = course_dir()
+    names = assignments(course)
+    hand_in(course, tmp / "subs", "solver", names)
+    timer = Timer()
+    timer.wrap(worker, "verdict", "re-check outside the kernel")
+    timer.wrap(worker, "nbgrader")
+    timer.wrap(pipeline, "nbgrader")
+    pipe = Pipeline(course, tmp / "optimlab", progress=lambda m: None)
+    pipe.collect_folder(tmp / "subs", names)
+    start = time.perf_counter()
+    report = pipe.grade(names, jobs=1)
+    ours = time.perf_counter() - start
+    assert not report.problems, report.problems
+    bare = without_checks(course, tmp / "bare-course")
+    (tmp / "bare").mkdir()
+    shutil.copytree(tmp / "subs", tmp / "bare" / "submitted")
+    base = plain_nbgrader(bare, tmp / "bare", names)
+    score = sum(r.score or 0 for r in report.rows)
+    top = sum(r.max_score for r in report.rows)
+    return {"benchmark": "P2 grading overhead", "assignments": len(names),
+            "optimlab_s": ours, "plain_nbgrader_s": base, "ratio": ours / base,
+            "target": P2_TARGET, "met": ours / base <= P2_TARGET, "score": f"{score:g}/{top:g}",
+            "breakdown_s": dict(timer.spent)}
+
+
+def p3(tmp: Path, students: int, assignment: str) -> dict:
+    course = course_dir()
+    subs = tmp / "subs"
+    kinds = [k for k in KINDS if k != "mistake" or assignment in ("04_adagrad", "07_adam")]
+    (master,) = masters(course, assignment)
+    for i in range(students):
+        target = subs / f"student{i:02d}" / assignment / master.name
+        target.parent.mkdir(parents=True)
+        target.write_text(notebook_for(course, assignment, kinds[i % len(kinds)]))
+    results = {}
+    for jobs in (1, 2):
+        pipe = Pipeline(course, tmp / f"jobs{jobs}", progress=lambda m: None)
+        pipe.collect_folder(subs, [assignment])
+        start = time.perf_counter()
+        report = pipe.grade([assignment], jobs=jobs)
+        results[jobs] = (time.perf_counter() - start, report.scores())
+    (serial, scores1), (parallel, scores2) = results[1], results[2]
+    return {"benchmark": "P3 class throughput", "students": students, "assignment": assignment,
+            "serial_s": serial, "jobs2_s": parallel, "speedup": serial / parallel,
+            "target": P3_TARGET, "met": serial / parallel >= P3_TARGET,
+            "identical_grades": scores1 == scores2}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=["p2", "p3"])
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--assignment", default="04_adagrad")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="optimlab-bench-") as tmp:
+        row = (p2(Path(tmp)) if args.which == "p2"
+               else p3(Path(tmp), args.students, args.assignment))
+    row["machine"] = machine()
+    print(f"{row['benchmark']} on {row['machine']}")
+    for key, value in row.items():
+        if key in ("benchmark", "machine"):
+            continue
+        if isinstance(value, dict):
+            for k, v in value.items():
+                print(f"  {key}: {k:<40} {v:8.1f}")
+        else:
+            print(f"  {key:<18} {value:.2f}" if isinstance(value, float) else
+                  f"  {key:<18} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(row, indent=2))
+    return 0 if row["met"] and row.get("identical_grades", True) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
