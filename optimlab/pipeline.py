@@ -287,11 +287,13 @@ class Pipeline:
                     if why is not None:
                         grade.manual_score = 0.0
                         notes.append(f"{grade.name}: {WITHDRAWN}: {why}")
-                for k, comment in enumerate(nb.comments):
+                # the feedback shows comments under solution cells: one of them (the same each
+                # time) carries the reasons
+                comments = sorted(nb.comments, key=lambda c: c.name)
+                for k, comment in enumerate(comments):
                     comment.auto_comment = mine.comments.get(comment.name)
                     kept = [ln for ln in (comment.manual_comment or "").splitlines()
                             if not _withdrawn_cells(ln)]
-                    # nbgrader shows comments on solution cells: the first one carries reasons
                     lines = kept + (notes if k == 0 else [])
                     comment.manual_comment = "\n".join(lines) or None
             gb.db.commit()
