@@ -210,7 +210,8 @@ class Pipeline:
             return []
         problems: list[str] = []
         template = make_template(self.workdir / "source", self.workdir / "nbgrader_config.py",
-                                 self.workdir / ".ipython", assignment)
+                                 self.workdir / ".ipython", assignment,
+                                 gradebook=guard.db if guard.active else None)
         master = self.workdir / "source" / assignment
         extensions = self.extensions(assignment)
         try:

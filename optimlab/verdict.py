@@ -139,9 +139,13 @@ def check_submission(submission: Path, master: Path) -> dict[str, dict[str, Any]
     return results
 
 
-def _limit_memory() -> None:  # runs in the child before exec
-    import resource
-
+def _limit_memory() -> None:
+    """In the re-check process, before any student code: an address-space limit. (Set here,
+    not with ``preexec_fn``, which is unsafe when the grader runs workers in threads.)"""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
@@ -165,8 +169,7 @@ def verdict(submission: Path, master: Path, cwd: Path | None = None
                 [sys.executable, "-P", "-m", "optimlab.verdict", str(Path(submission).resolve()),
                  str(Path(master).resolve())],
                 input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S,
-                env=env, preexec_fn=_limit_memory if os.name == "posix" else None,
-                cwd=str(cwd or tmp))
+                env=env, cwd=str(cwd or tmp))
         except subprocess.TimeoutExpired:
             return f"re-checking ran past {TIME_LIMIT_S} s"
     marker = f"OPTIMLAB-VERDICT:{token}:"
@@ -179,6 +182,7 @@ def verdict(submission: Path, master: Path, cwd: Path | None = None
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    _limit_memory()
     token = sys.stdin.readline().strip()
     sys.stdin = io.StringIO()
     result = check_submission(Path(args[0]), Path(args[1]))

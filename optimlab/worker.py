@@ -58,14 +58,32 @@ class Graded:
             self.folder / "autograded" / self.student / self.assignment)
 
 
-def make_template(course_source: Path, config: Path, ipython: Path, assignment: str) -> Path:
-    """A scratch course folder with the assignment generated into a fresh SQLite gradebook."""
+def make_template(course_source: Path, config: Path, ipython: Path, assignment: str,
+                  gradebook: Path | None = None) -> Path:
+    """A scratch course folder whose SQLite gradebook holds the assignment and no students.
+
+    With ``gradebook`` (the real one, SQLite, the assignment already generated into it) it is a
+    copy with every student's rows deleted and the file vacuumed, so no other student's grades
+    reach a submission's folder. Otherwise nbgrader generates the assignment afresh.
+    """
     root = Path(tempfile.mkdtemp(prefix=f"optimlab-{assignment}-template-"))
     shutil.copytree(course_source, root / "source")
     shutil.copy(config, root / "nbgrader_config.py")
     shutil.copytree(ipython, root / ".ipython")
-    nbgrader(["generate_assignment", assignment, "--force", f"--db={_db_url(root)}",
-              "--log-level=WARN"], root)
+    if gradebook is not None:
+        shutil.copyfile(gradebook, root / "gradebook.db")
+        con = sqlite3.connect(root / "gradebook.db")
+        try:
+            with con:
+                for table in ("grade", "comment", "submitted_notebook", "submitted_assignment",
+                              "student"):
+                    con.execute(f"DELETE FROM {table}")
+            con.execute("VACUUM")
+        finally:
+            con.close()
+    else:
+        nbgrader(["generate_assignment", assignment, "--force", f"--db={_db_url(root)}",
+                  "--log-level=WARN"], root)
     return root
 
 

@@ -173,6 +173,11 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
     "reads_course_source": (NOTEBOOK, submission(
         "_peek = open('../../../source/hostile/hostile.ipynb').read()\n" + GD), 5, ""),
     "ships_fake_modules": (NOTEBOOK, submission(sos=SOS_WRONG), 2, "points withdrawn"),
+    # the gradebook beside a submission holds no other student: nothing to read or spoil
+    "counts_other_students": (NOTEBOOK, submission(
+        "import sqlite3\n_db = sqlite3.connect('../../../gradebook.db')\n"
+        "_n = _db.execute('SELECT COUNT(*) FROM student').fetchone()[0]\n"
+        "assert _n == 1, f'{_n} students'\n" + GD), 5, ""),
 }
 
 # Files handed in beside the notebook. The kernel runs in the submission's folder, which is on
