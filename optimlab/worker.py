@@ -110,25 +110,17 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
                  env_extra={"IPYTHONDIR": str(root / ".ipython")})
     except RuntimeError as exc:
         out.problems.append(f"{tag}: autograde failed: {last_error(str(exc))}")
+    damaged = not _intact(root / "gradebook.db")
+    if not damaged:
+        _read_grades(root, out)
     graded_dir = out.autograded()
-    verdicts = {}
-    if graded_dir is not None and graded_dir.is_dir():
-        for nb in sorted(graded_dir.glob("*.ipynb")):
-            if (master / nb.name).exists():
-                verdicts[nb.stem] = verdict(nb, master / nb.name, cwd=graded_dir)
-    for stray in sorted(set(root.iterdir()) - entries - {root / n for n in NBGRADER_FILES}):
-        out.problems.append(f"{tag}: removed {stray.name!r}, written next to the gradebook "
-                            "by the submission")
-    if not _intact(root / "gradebook.db"):
-        out.problems.append(f"{tag}: the gradebook was damaged while this submission ran; "
-                            "submission not graded")
-        out.seconds = time.perf_counter() - started
-        return out
-    _read_grades(root, out)
-    for nb_name, result in verdicts.items():
-        grades = out.notebooks.get(nb_name)
-        if grades is None:
+    for nb_name, grades in out.notebooks.items():
+        # re-check where the kernel gave points: elsewhere there is nothing to withdraw
+        nb, original = graded_dir / f"{nb_name}.ipynb", master / f"{nb_name}.ipynb"
+        if not (nb.exists() and original.exists()
+                and any((auto or 0) > 0 for auto, _, _ in grades.grades.values())):
             continue
+        result = verdict(nb, original, cwd=graded_dir)
         for cell, (auto, _, _) in grades.grades.items():
             outcome = (result.get(cell) if isinstance(result, dict)
                        else {"passed": False, "message": result})
@@ -136,6 +128,12 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
                 continue
             out.withdrawn[(nb_name, cell)] = outcome["message"]
             out.problems.append(f"{tag}: {cell}: points withdrawn ({outcome['message'][:160]})")
+    for stray in sorted(set(root.iterdir()) - entries - {root / n for n in NBGRADER_FILES}):
+        out.problems.append(f"{tag}: removed {stray.name!r}, written next to the gradebook "
+                            "by the submission")
+    if damaged:
+        out.problems.append(f"{tag}: the gradebook was damaged while this submission ran; "
+                            "submission not graded")
     out.seconds = time.perf_counter() - started
     return out
 

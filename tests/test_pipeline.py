@@ -78,6 +78,10 @@ def test_grade_usage_errors(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "x.zip")]) == 2
     assert "--assignment" in capsys.readouterr().err
     assert main(["grade", str(tmp_path), "--assignment", "99_nope"]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["grade", str(tmp_path), "--jobs", "0"])
+    assert "--jobs must be at least 1" in capsys.readouterr().err
 
 
 def _digest(folder):
