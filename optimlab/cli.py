@@ -90,7 +90,7 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _print_report(report, started: float) -> None:
+def _print_report(report, started: float, db_url: str) -> None:
     print()
     print(report.table())
     for problem in report.problems:
@@ -98,7 +98,10 @@ def _print_report(report, started: float) -> None:
     print()
     print(f"grades CSV:      {report.csv}")
     print(f"feedback (HTML): {report.feedback}/<student>/<assignment>/")
-    print(f"gradebook:       {report.workdir / 'gradebook.db'}")
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(db_url).render_as_string(hide_password=True)  # never print a password
+    print(f"gradebook:       {shown.removeprefix('sqlite:///')}")
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 
@@ -111,6 +114,14 @@ def _jobs(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("--jobs must be at least 1")
     return value
+
+
+def _grade_and_print(pipe, assignments: list[str], problems: list[str], jobs: int,
+                     started: float) -> int:
+    report = pipe.grade(assignments, jobs=jobs)
+    report.problems[:0] = problems
+    _print_report(report, started, pipe.db_url)
+    return 0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -143,10 +154,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         problems = []
     else:
         problems = pipe.collect_folder(source, chosen)
-    report = pipe.grade(chosen, jobs=args.jobs)
-    report.problems[:0] = problems
-    _print_report(report, started)
-    return 0
+    return _grade_and_print(pipe, chosen, problems, args.jobs, started)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -164,10 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{len(ASSIGNMENTS)} assignments; submissions in {submissions}", flush=True)
     pipe = Pipeline(course, workdir / "nbgrader", progress=_say)
     problems = pipe.collect_folder(submissions, ASSIGNMENTS)
-    report = pipe.grade(ASSIGNMENTS, jobs=args.jobs)
-    report.problems[:0] = problems
-    _print_report(report, started)
-    return 0
+    return _grade_and_print(pipe, ASSIGNMENTS, problems, args.jobs, started)
 
 
 def cmd_progress(args: argparse.Namespace) -> int:

@@ -23,6 +23,9 @@ from .verdict import verdict
 
 WITHDRAWN = "points withdrawn: the tests, re-run outside your notebook's kernel, fail"
 # what nbgrader itself writes into a course folder; anything else new is the submission's doing
+# Kernels run torch on one thread: grading works on small tensors, and several kernels at once
+# (--jobs) with a thread pool each would fight over the cores (OpenMP threads spin while waiting).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 NBGRADER_FILES = {".nbgrader.log", "autograded", "gradebook.db", "release", "submitted"}
 
 
@@ -107,7 +110,7 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
     try:
         nbgrader(["autograde", assignment, f"--student={student}", "--force", "--create",
                   f"--db={_db_url(root)}", "--log-level=WARN", *extra], root,
-                 env_extra={"IPYTHONDIR": str(root / ".ipython")})
+                 env_extra={"IPYTHONDIR": str(root / ".ipython"), **ONE_THREAD})
     except RuntimeError as exc:
         out.problems.append(f"{tag}: autograde failed: {last_error(str(exc))}")
     damaged = not _intact(root / "gradebook.db")
