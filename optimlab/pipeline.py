@@ -111,15 +111,13 @@ class Pipeline:
         startup.mkdir(parents=True, exist_ok=True)
         (startup / "00-optimlab-limits.py").write_text(
             KERNEL_LIMITS.format(memory=int(memory_gb * 1024**3)))
-        self.kernel_env = {"IPYTHONDIR": str(ipython)}
         shutil.copytree(course / "source", self.workdir / "source", dirs_exist_ok=True)
         shutil.copy(course / "nbgrader_config.py", self.workdir / "nbgrader_config.py")
 
     def run(self, *args: str) -> None:
-        extra = [f"--Execute.timeout={self.timeout}"] if self.timeout and args[0] in (
-            "autograde",) else []
-        nbgrader([*args, *extra, f"--db={self.db_url}", "--log-level=WARN"], self.workdir,
-                 env_extra=self.kernel_env)
+        """An nbgrader command on the real gradebook (no student code: autograde runs in
+        :func:`optimlab.worker.grade_submission`)."""
+        nbgrader([*args, f"--db={self.db_url}", "--log-level=WARN"], self.workdir)
 
     # ------------------------------------------------------------------ collecting
     def collect_folder(self, folder: Path, assignments: Iterable[str]) -> list[str]:

@@ -163,13 +163,15 @@ def verdict(submission: Path, master: Path, cwd: Path | None = None
     token = secrets.token_hex(16)  # the child prints it with its verdict; student code cannot
     # guess it (it could dig it out of memory: see the README). -P: the submission's folder is
     # not on sys.path, so a module it hands in cannot stand in for optimlab or torch.
-    with tempfile.TemporaryDirectory(prefix="optimlab-verdict-") as tmp:
+    scratch = (contextlib.nullcontext(str(cwd)) if cwd is not None
+               else tempfile.TemporaryDirectory(prefix="optimlab-verdict-"))
+    with scratch as where:
         try:
             proc = subprocess.run(
                 [sys.executable, "-P", "-m", "optimlab.verdict", str(Path(submission).resolve()),
                  str(Path(master).resolve())],
                 input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S,
-                env=env, cwd=str(cwd or tmp))
+                env=env, cwd=where)
         except subprocess.TimeoutExpired:
             return f"re-checking ran past {TIME_LIMIT_S} s"
     marker = f"OPTIMLAB-VERDICT:{token}:"
