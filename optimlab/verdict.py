@@ -7,7 +7,7 @@ solution cells, with the checker's functions captured before any student code ru
 any replacement of the checker's or torch's functions as tampering. The pipeline takes the
 points back when the kernel's verdict and this one disagree.
 
-    python -m optimlab.verdict SUBMISSION.ipynb MASTER.ipynb   # prints JSON
+    python -m optimlab.verdict SUBMISSION.ipynb MASTER.ipynb [CELL_SECONDS]   # prints JSON
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ import nbformat
 
 MEMORY_LIMIT = 4 * 1024**3
 TIME_LIMIT_S = 300
+"""The whole re-check of one notebook."""
+CELL_TIME_LIMIT_S = 180.0
+"""One cell, unless the caller passes the kernel's ``Execute.timeout``: a cell gets as long
+here as it had in the kernel, no less (an honest slow cell keeps its points) and no more (a
+cell that hangs is not waited on longer than nbgrader waited)."""
 
 
 def _cells(path: Path) -> list[Any]:
@@ -68,7 +73,8 @@ def _test_ids(master: Path) -> list[str]:
             and not c.metadata.nbgrader.get("solution")]
 
 
-def check_submission(submission: Path, master: Path) -> dict[str, dict[str, Any]]:
+def check_submission(submission: Path, master: Path, cell_time_limit: float = CELL_TIME_LIMIT_S
+                     ) -> dict[str, dict[str, Any]]:
     """Run in this process: the verdict for every graded test cell of the master."""
     import math
 
@@ -102,7 +108,7 @@ def check_submission(submission: Path, master: Path) -> dict[str, dict[str, Any]
             loading.append(f"solution cell {meta['grade_id']} is missing")
             continue
         try:
-            with time_limit(60), contextlib.redirect_stdout(io.StringIO()):
+            with time_limit(cell_time_limit), contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(mine.source, meta["grade_id"], "exec"), namespace)
         except SystemExit:
             return {gid: {"passed": False, "message": "your code tried to end the grading "
@@ -122,7 +128,7 @@ def check_submission(submission: Path, master: Path) -> dict[str, dict[str, Any]
         # a fresh namespace: the student's definitions, then the genuine checker on top
         env = {**{k: v for k, v in namespace.items() if not k.startswith("__")}, **base}
         try:
-            with time_limit(120), contextlib.redirect_stdout(io.StringIO()):
+            with time_limit(cell_time_limit), contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(cell.source, gid, "exec"), env)
         except SystemExit:
             results[gid] = {"passed": False, "message": "your code tried to end the grading "
@@ -149,12 +155,13 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def verdict(submission: Path, master: Path, cwd: Path | None = None
-            ) -> dict[str, dict[str, Any]] | str:
+def verdict(submission: Path, master: Path, cwd: Path | None = None,
+            cell_time_limit: float = CELL_TIME_LIMIT_S) -> dict[str, dict[str, Any]] | str:
     """The verdicts from a fresh, memory- and time-limited process; a string when it died.
 
     The student's code runs in ``cwd`` (the folder nbgrader ran it in, so that relative paths
-    mean the same), or in a scratch folder when ``cwd`` is None.
+    mean the same), or in a scratch folder when ``cwd`` is None. Each cell gets
+    ``cell_time_limit`` seconds (pass the kernel's ``Execute.timeout``).
     """
     import secrets
     import tempfile
@@ -169,7 +176,7 @@ def verdict(submission: Path, master: Path, cwd: Path | None = None
         try:
             proc = subprocess.run(
                 [sys.executable, "-P", "-m", "optimlab.verdict", str(Path(submission).resolve()),
-                 str(Path(master).resolve())],
+                 str(Path(master).resolve()), f"{cell_time_limit:g}"],
                 input=token + "\n", capture_output=True, text=True, timeout=TIME_LIMIT_S,
                 env=env, cwd=where)
         except subprocess.TimeoutExpired:
@@ -187,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     _limit_memory()
     token = sys.stdin.readline().strip()
     sys.stdin = io.StringIO()
-    result = check_submission(Path(args[0]), Path(args[1]))
+    limit = float(args[2]) if len(args) > 2 else CELL_TIME_LIMIT_S
+    result = check_submission(Path(args[0]), Path(args[1]), limit)
     sys.stdout.write(f"\nOPTIMLAB-VERDICT:{token}:" + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

@@ -107,6 +107,7 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
         _set_extension(root, student, assignment, extension)
     entries = set(root.iterdir())
     extra = [f"--Execute.timeout={timeout}"] if timeout else []
+    cell_limit = timeout or configured_timeout(root / "nbgrader_config.py")
     try:
         nbgrader(["autograde", assignment, f"--student={student}", "--force", "--create",
                   f"--db={_db_url(root)}", "--log-level=WARN", *extra], root,
@@ -123,7 +124,7 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
         if not (nb.exists() and original.exists()
                 and any((auto or 0) > 0 for auto, _, _ in grades.grades.values())):
             continue
-        result = verdict(nb, original, cwd=graded_dir)
+        result = verdict(nb, original, cwd=graded_dir, cell_time_limit=cell_limit)
         for cell, (auto, _, _) in grades.grades.items():
             outcome = (result.get(cell) if isinstance(result, dict)
                        else {"passed": False, "message": result})
@@ -139,6 +140,18 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
                             "submission not graded")
     out.seconds = time.perf_counter() - started
     return out
+
+
+def configured_timeout(config: Path, default: int = 180) -> int:
+    """``Execute.timeout`` as the course's ``nbgrader_config.py`` sets it (``default`` if not)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    try:
+        loaded = PyFileConfigLoader(config.name, path=str(config.parent)).load_config()
+    except Exception:  # a config that does not load is nbgrader's to report
+        return default
+    value = loaded.Execute.get("timeout")
+    return int(value) if isinstance(value, (int, float)) and value > 0 else default
 
 
 def copy_notebooks(src: Path, dest: Path) -> None:

@@ -133,6 +133,17 @@ def test_moving_param_off_the_gpu_is_reported():
     assert case.kind == "device" and "cpu" in case.message
 
 
+def test_state_in_another_dtype_is_explained():
+    """float32 state on float64 parameters passes in float32 and drifts by ~1e-8 in float64:
+    the report says why rather than leaving a learner to stare at the 9th digit."""
+    hidden = run(broken.float32_state, "adam", "basic", hidden=True).cases
+    assert all(c.passed for c in hidden if c.case.dtype == torch.float32)
+    case = run(broken.float32_state, "adam", "basic").failures[0]
+    assert case.kind == "mismatch" and case.case.dtype == torch.float64
+    assert "is float32 while the parameter is float64" in case.message
+    assert "zeros_like" in case.message
+
+
 def test_rebinding_param_is_explained():
     case = run(broken.rebinds, "gd").failures[0]
     assert "did not change at all" in case.message and "rebinds" in case.message

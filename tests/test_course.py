@@ -27,6 +27,7 @@ def test_course_has_every_notebook():
                            "09_adamax", "10_nadam", "11_capstone"]
 
 
+@pytest.mark.slow(seconds=30)
 def test_release_and_solutions_are_in_sync_with_the_masters():
     problems = stale(COURSE)
     assert not problems, "run `./run release` to regenerate:\n" + "\n".join(problems)
@@ -107,7 +108,7 @@ def manual_points(master):
                and c.metadata.nbgrader.get("solution"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 @pytest.mark.parametrize("assignment", list(MISTAKES))
 def test_autograde_solution_blank_and_one_mistake(assignment, tmp_path):
     course = Course(COURSE, tmp_path / "course")

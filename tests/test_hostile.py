@@ -16,7 +16,7 @@ STUDENTS = list(CLASS)
 HALVES = [STUDENTS[::2], STUDENTS[1::2]]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=280)
 @pytest.mark.parametrize("students", HALVES, ids=["first-half", "second-half"])
 def test_hostile_class(students, tmp_path, monkeypatch):
     monkeypatch.setenv("OPTIMLAB_TIME_LIMIT", "2")

@@ -19,7 +19,7 @@ from optimlab.pipeline import Pipeline, read_csv
 COURSE = course_dir()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=350)
 def test_demo_class_end_to_end_and_regrade(tmp_path):
     submissions = write_class(COURSE, tmp_path / "submissions")
     pipe = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None)
@@ -55,7 +55,7 @@ def test_demo_class_end_to_end_and_regrade(tmp_path):
     assert not (ROOT / "notebooks" / "gradebook.db").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_grade_an_lms_zip(tmp_path, capsys):
     (master,) = masters(COURSE, "01_gradient_descent")
     archive = tmp_path / "lms.zip"
@@ -89,7 +89,7 @@ def _digest(folder):
             if p.is_file()}
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 def test_progress_reports_and_never_modifies(tmp_path, capsys):
     mine = tmp_path / "notebooks"
     for assignment in ("01_gradient_descent", "04_adagrad"):

@@ -23,7 +23,7 @@ def postgres_url():
         pytest.skip(f"no PostgreSQL server to test against: {exc}")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=50)
 def test_parallel_grading_into_postgres(postgres_url, tmp_path, monkeypatch):
     from nbgrader.api import Gradebook
 

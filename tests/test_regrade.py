@@ -10,7 +10,7 @@ from optimlab.pipeline import Pipeline
 from .hostile import ASSIGNMENT, CLASS, NOTEBOOK, make_course, write_class
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=50)
 def test_regrade_keeps_manual_grades_and_clears_withdrawals(tmp_path, monkeypatch):
     from nbgrader.api import Gradebook
 

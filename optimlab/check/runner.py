@@ -249,6 +249,27 @@ def compare_state(got: dict[str, Any], want: dict[str, Any], rtol: float, atol: 
     return None
 
 
+def state_precision_note(states: list[dict[str, Any]], params: list[Tensor],
+                         first: int = 0) -> str | None:
+    """Why a trajectory that is only slightly off may be: state kept in another dtype.
+
+    ``torch.zeros(param.shape)`` makes a float32 tensor whatever the parameter's dtype, and
+    in-place updates keep it float32, so float64 runs drift by about 1e-8. ``step`` and
+    ``mu_product`` are exempt: torch itself keeps them as float32 scalars.
+    """
+    order = [first, *(i for i in range(len(params)) if i != first)]
+    for i in order:
+        state, p = states[i], params[i]
+        for key, value in state.items():
+            if (isinstance(value, Tensor) and value.is_floating_point()
+                    and key not in ("step", "mu_product") and value.dtype != p.dtype):
+                return (f"state[{key!r}] of tensor {i} is {str(value.dtype).removeprefix('torch.')}"
+                        f" while the parameter is {str(p.dtype).removeprefix('torch.')}: "
+                        "create state with `torch.zeros_like(param)`, which keeps the "
+                        "parameter's dtype and device")
+    return None
+
+
 def new_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") or 1
 
@@ -337,6 +358,9 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase, *, de
             result.message = "your parameters became NaN or infinite where torch's stay finite"
         if impl != "single":
             result.message += f" (against torch's {impl} implementation)"
+        if not result.message:
+            result.message = state_precision_note(got.states, problem.params,
+                                                  first["tensor"]) or ""
         if explain:
             result.mistakes = name_mistakes(spec, case, problem, got, wants["single"])
         return result

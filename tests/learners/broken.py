@@ -104,3 +104,21 @@ def swallows_everything(param, grad, state, *, lr=1e-3):
 def no_maximize_parameter(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0,
                           weight_decay=0.0, nesterov=False):
     param.sub_(lr * grad)
+
+
+def float32_state(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                  weight_decay=0.0, amsgrad=False, maximize=False,
+                  decoupled_weight_decay=False):
+    """Right algorithm, state made with ``torch.zeros(param.shape)``: float32 whatever the
+    parameter's dtype, and in-place updates keep it so."""
+    b1, b2 = betas
+    if not state:
+        state["step"] = 0
+        state["exp_avg"] = torch.zeros(param.shape)
+        state["exp_avg_sq"] = torch.zeros(param.shape)
+    state["step"] += 1
+    t = state["step"]
+    state["exp_avg"].mul_(b1).add_(grad, alpha=1 - b1)
+    state["exp_avg_sq"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    v_hat = state["exp_avg_sq"] / (1 - b2**t)
+    param.sub_(lr / (1 - b1**t) * state["exp_avg"] / (v_hat.sqrt() + eps))

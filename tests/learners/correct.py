@@ -8,6 +8,8 @@ import math
 
 import torch
 
+from .correct_styles import MORE_CORRECT
+
 
 def gd_minus_equals(param, grad, state, *, lr=1e-3):
     param -= lr * grad
@@ -174,3 +176,6 @@ CORRECT = {
     "adamax": [adamax_plain],
     "nadam": [nadam_python_floats, nadam_float32_product],
 }
+
+for _name, _fns in MORE_CORRECT.items():
+    CORRECT.setdefault(_name, []).extend(_fns)
