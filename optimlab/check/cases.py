@@ -104,6 +104,12 @@ def _hidden(visible: list[Group], extra: list[tuple[str, dict[str, Any]]]) -> li
                   hidden=True)]
 
 
+def _schedule(lr: float) -> CheckCase:
+    """lr cut to a fifth from step 10, as a scheduler would: a function that keeps the first
+    lr (or anything computed from it) in ``state`` passes every other case and fails this one."""
+    return CheckCase("basic", "an lr schedule", {"lr": lr}, lr_change=(10, 0.2))
+
+
 def _lr(x: float) -> torch.Tensor:
     return torch.tensor(x, dtype=torch.float64)
 
@@ -116,12 +122,14 @@ def _build() -> dict[str, dict[str, Group]]:
 
     add("gd", [
         _g("basic", ("default lr", {}), ("lr=0.1", {"lr": 0.1}),
-           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
+           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02}),
+           _schedule(0.1)),
     ], [("tensor lr", {"lr": _lr(0.05)}), ("lr=0", {"lr": 0.0})])
 
     add("sgd", [
         _g("basic", ("lr=0.1", {"lr": 0.1}),
-           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
+           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02}),
+           _schedule(0.1)),
         _g("weight_decay", ("weight_decay", {"lr": 0.1, "weight_decay": 0.1})),
         _g("maximize", ("maximize", {"lr": 0.1, "maximize": True, "weight_decay": 0.1})),
         _g("momentum", ("momentum", {"lr": 0.05, "momentum": 0.9}),
@@ -141,7 +149,8 @@ def _build() -> dict[str, dict[str, Group]]:
 
     add("adagrad", [
         _g("basic", ("defaults", {}), ("lr=0.1, eps=0.1", {"lr": 0.1, "eps": 0.1}),
-           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02})),
+           CheckCase("basic", "two lrs", {"lr": 0.1}, second={"lr": 0.02}),
+           _schedule(0.1)),
         _g("lr_decay", ("lr_decay", {"lr": 0.1, "lr_decay": 0.2})),
         _g("initial_accumulator_value", ("initial_accumulator_value",
                                          {"lr": 0.1, "initial_accumulator_value": 0.5})),
@@ -156,7 +165,8 @@ def _build() -> dict[str, dict[str, Group]]:
 
     add("adadelta", [
         _g("basic", ("defaults", {}), ("lr, rho, eps", {"lr": 0.5, "rho": 0.5, "eps": 1e-3}),
-           CheckCase("basic", "two lrs", {"lr": 1.0}, second={"lr": 0.3})),
+           CheckCase("basic", "two lrs", {"lr": 1.0}, second={"lr": 0.3}),
+           _schedule(1.0)),
         _g("weight_decay", ("weight_decay", {"weight_decay": 0.1})),
         _g("maximize", ("maximize", {"maximize": True})),
     ], [
@@ -168,7 +178,8 @@ def _build() -> dict[str, dict[str, Group]]:
 
     add("rmsprop", [
         _g("basic", ("defaults", {}), ("alpha, eps", {"alpha": 0.9, "eps": 1e-3}),
-           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3}),
+           _schedule(1e-2)),
         _g("weight_decay", ("weight_decay", {"weight_decay": 0.1})),
         _g("maximize", ("maximize", {"maximize": True})),
         _g("centered", ("centered", {"centered": True, "alpha": 0.9})),
@@ -191,7 +202,8 @@ def _build() -> dict[str, dict[str, Group]]:
     add("adam", [
         _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
                                                           "eps": 1e-3}),
-           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3}),
+           _schedule(1e-2)),
         _g("weight_decay", ("weight_decay (L2)", {"lr": 1e-2, "weight_decay": 0.1})),
         _g("amsgrad", ("amsgrad", {"lr": 1e-2, "amsgrad": True})),
         _g("maximize", ("maximize", {"lr": 1e-2, "maximize": True})),
@@ -203,7 +215,8 @@ def _build() -> dict[str, dict[str, Group]]:
     add("adamw", [
         _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
                                                           "eps": 1e-3}),
-           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3}),
+           _schedule(1e-2)),
         _g("weight_decay", ("weight_decay=0.1", {"lr": 1e-2, "weight_decay": 0.1}),
            ("weight_decay=0", {"lr": 1e-2, "weight_decay": 0.0})),
         _g("amsgrad", ("amsgrad", {"lr": 1e-2, "amsgrad": True})),
@@ -213,7 +226,8 @@ def _build() -> dict[str, dict[str, Group]]:
     add("adamax", [
         _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
                                                           "eps": 1e-3}),
-           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3}),
+           _schedule(1e-2)),
         _g("weight_decay", ("weight_decay", {"lr": 1e-2, "weight_decay": 0.1})),
         _g("maximize", ("maximize", {"lr": 1e-2, "maximize": True})),
     ], [
@@ -226,7 +240,8 @@ def _build() -> dict[str, dict[str, Group]]:
     add("nadam", [
         _g("basic", ("defaults", {}), ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99),
                                                           "eps": 1e-3}),
-           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3})),
+           CheckCase("basic", "two lrs", {"lr": 1e-2}, second={"lr": 1e-3}),
+           _schedule(1e-2)),
         _g("momentum_decay", ("momentum_decay", {"lr": 1e-2, "momentum_decay": 0.05})),
         _g("weight_decay", ("weight_decay (L2)", {"lr": 1e-2, "weight_decay": 0.1})),
         _g("decoupled_weight_decay", ("decoupled_weight_decay",

@@ -412,6 +412,21 @@ _SPECIFIC["adamw"]["l2_instead_of_decoupled"] = (
 _SPECIFIC["adamw"]["decoupled_decay_without_lr"] = (
     "decoupled decay not scaled by lr", "torch's AdamW decays by θ·(1 − γ·λ), with γ = lr.")
 
+LR_CACHED = ("lr read once, on the first step",
+             "Use the `lr` passed on every call: a learning-rate scheduler changes it between "
+             "steps, so keep nothing computed from it in `state`.")
+
+
+def _lr_cached(base: Callable[..., Any]) -> Callable[..., Any]:
+    """The optimizer right in every other way, with the first step's lr kept for good."""
+
+    def step(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
+        hyper["lr"] = state.setdefault("first_lr", hyper["lr"])
+        base(param, grad, state, flaw="none", **hyper)
+
+    return step
+
+
 _FAMILY = {"gd": _sgd, "sgd": _sgd, "adagrad": _adagrad, "adadelta": _adadelta,
            "rmsprop": _rmsprop, "adam": _adam, "adamw": _adamw, "adamax": _adamax,
            "nadam": _nadam}
@@ -427,4 +442,5 @@ def catalogue(name: str) -> list[Mistake]:
         Mistake(key, title, hint, functools.partial(base, flaw=key))
         for key, (title, hint) in entries.items()
     ]
-    return [*out, SHARED_STATE, NOT_IN_PLACE]
+    return [*out, Mistake("lr_cached", *LR_CACHED, _lr_cached(base)), SHARED_STATE,
+            NOT_IN_PLACE]
