@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import threading
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .course import assignments as course_assignments
 from .course import nbgrader
+from .verdict import start_server
 from .worker import WITHDRAWN, Graded, copy_notebooks, grade_submission, last_error, make_template
 
 DEFAULT_ZIP_REGEX = r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
@@ -170,6 +172,8 @@ class Pipeline:
         :mod:`optimlab.worker`); only this thread writes the gradebook."""
         problems: list[str] = []
         guard = GradebookGuard(self.workdir, self.db_url)
+        # the re-check's fork server imports torch while nbgrader generates the assignment
+        threading.Thread(target=start_server, daemon=True).start()
         for i, a in enumerate(assignments, 1):
             students = self.students(a)
             if not students:
