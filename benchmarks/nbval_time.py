@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 300.0
+#: as `./run test` sets it: one torch thread per worker (two workers that each spin a full
+#: OpenMP pool on two cores ran 5x slower)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def nbval(workers: int) -> tuple[float, str]:
@@ -30,7 +33,7 @@ def nbval(workers: int) -> tuple[float, str]:
         cmd[3:3] = ["-n", str(workers), "--dist", "loadfile"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "MPLBACKEND": "Agg"})
+                          env={**os.environ, "MPLBACKEND": "Agg", **ONE_THREAD})
     seconds = time.perf_counter() - start
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr
     if proc.returncode != 0:
