@@ -427,6 +427,23 @@ def _lr_cached(base: Callable[..., Any]) -> Callable[..., Any]:
     return step
 
 
+MAXIMIZE_AFTER_DECAY = ("`maximize` applied after L2 weight decay",
+                        "torch negates the gradient first and then adds λ·θ: the decay still "
+                        "pulls θ towards 0 when maximizing.")
+
+
+def _maximize_after_decay(base: Callable[..., Any]) -> Callable[..., Any]:
+    """L2 decay added before the gradient is negated: −(g + λθ) where torch has −g + λθ,
+    which is torch's step with −λ."""
+
+    def step(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
+        if hyper.get("maximize") and not hyper.get("decoupled_weight_decay"):
+            hyper["weight_decay"] = -hyper.get("weight_decay", 0.0)
+        base(param, grad, state, flaw="none", **hyper)
+
+    return step
+
+
 _FAMILY = {"gd": _sgd, "sgd": _sgd, "adagrad": _adagrad, "adadelta": _adadelta,
            "rmsprop": _rmsprop, "adam": _adam, "adamw": _adamw, "adamax": _adamax,
            "nadam": _nadam}
@@ -442,5 +459,8 @@ def catalogue(name: str) -> list[Mistake]:
         Mistake(key, title, hint, functools.partial(base, flaw=key))
         for key, (title, hint) in entries.items()
     ]
-    return [*out, Mistake("lr_cached", *LR_CACHED, _lr_cached(base)), SHARED_STATE,
-            NOT_IN_PLACE]
+    out.append(Mistake("lr_cached", *LR_CACHED, _lr_cached(base)))
+    if name not in ("gd", "adamw"):  # the optimizers with L2 weight decay
+        out.append(Mistake("maximize_after_decay", *MAXIMIZE_AFTER_DECAY,
+                           _maximize_after_decay(base)))
+    return [*out, SHARED_STATE, NOT_IN_PLACE]
