@@ -18,11 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+from optimlab.worker import ONE_THREAD  # as `./run test` sets it: one torch thread a worker
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 300.0
-#: as `./run test` sets it: one torch thread per worker (two workers that each spin a full
-#: OpenMP pool on two cores ran 5x slower)
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def nbval(workers: int) -> tuple[float, str]:

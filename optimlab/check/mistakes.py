@@ -412,19 +412,25 @@ _SPECIFIC["adamw"]["l2_instead_of_decoupled"] = (
 _SPECIFIC["adamw"]["decoupled_decay_without_lr"] = (
     "decoupled decay not scaled by lr", "torch's AdamW decays by θ·(1 − γ·λ), with γ = lr.")
 
+def _tweaked(base: Callable[..., Any],
+             tweak: Callable[[dict, dict[str, Any]], None]) -> Callable[..., Any]:
+    """The optimizer right in every way, but for what ``tweak(state, hyper)`` does to the
+    hyperparameters it is called with."""
+
+    def step(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
+        tweak(state, hyper)
+        base(param, grad, state, flaw="none", **hyper)
+
+    return step
+
+
 LR_CACHED = ("lr read once, on the first step",
              "Use the `lr` passed on every call: a learning-rate scheduler changes it between "
              "steps, so keep nothing computed from it in `state`.")
 
 
-def _lr_cached(base: Callable[..., Any]) -> Callable[..., Any]:
-    """The optimizer right in every other way, with the first step's lr kept for good."""
-
-    def step(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
-        hyper["lr"] = state.setdefault("first_lr", hyper["lr"])
-        base(param, grad, state, flaw="none", **hyper)
-
-    return step
+def _keep_first_lr(state: dict, hyper: dict[str, Any]) -> None:
+    hyper["lr"] = state.setdefault("first_lr", hyper["lr"])
 
 
 MAXIMIZE_AFTER_DECAY = ("`maximize` applied after L2 weight decay",
@@ -432,16 +438,10 @@ MAXIMIZE_AFTER_DECAY = ("`maximize` applied after L2 weight decay",
                         "pulls θ towards 0 when maximizing.")
 
 
-def _maximize_after_decay(base: Callable[..., Any]) -> Callable[..., Any]:
-    """L2 decay added before the gradient is negated: −(g + λθ) where torch has −g + λθ,
-    which is torch's step with −λ."""
-
-    def step(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
-        if hyper.get("maximize") and not hyper.get("decoupled_weight_decay"):
-            hyper["weight_decay"] = -hyper.get("weight_decay", 0.0)
-        base(param, grad, state, flaw="none", **hyper)
-
-    return step
+def _negate_after_decay(state: dict, hyper: dict[str, Any]) -> None:
+    """−(g + λθ) where torch has −g + λθ: torch's step with −λ."""
+    if hyper.get("maximize") and not hyper.get("decoupled_weight_decay"):
+        hyper["weight_decay"] = -hyper.get("weight_decay", 0.0)
 
 
 _FAMILY = {"gd": _sgd, "sgd": _sgd, "adagrad": _adagrad, "adadelta": _adadelta,
@@ -459,8 +459,8 @@ def catalogue(name: str) -> list[Mistake]:
         Mistake(key, title, hint, functools.partial(base, flaw=key))
         for key, (title, hint) in entries.items()
     ]
-    out.append(Mistake("lr_cached", *LR_CACHED, _lr_cached(base)))
+    out.append(Mistake("lr_cached", *LR_CACHED, _tweaked(base, _keep_first_lr)))
     if name not in ("gd", "adamw"):  # the optimizers with L2 weight decay
         out.append(Mistake("maximize_after_decay", *MAXIMIZE_AFTER_DECAY,
-                           _maximize_after_decay(base)))
+                           _tweaked(base, _negate_after_decay)))
     return [*out, SHARED_STATE, NOT_IN_PLACE]

@@ -1,6 +1,7 @@
 """More correct step functions, each written independently in a learner's own style: `.data`
 updates, `**kwargs`, `param[...] =`, renamed state keys, `torch.where`, tensor step counters,
-`setdefault`, torch's old `cat`+`amax` Adamax, textbook NAdam. None imports optimlab.
+`setdefault`, `lerp`+`rsqrt` Adadelta, torch's old `cat`+`amax` Adamax, textbook NAdam.
+None imports optimlab.
 """
 import math
 
@@ -74,22 +75,18 @@ def adagrad_data(param, grad, state, lr=0.01, lr_decay=0, weight_decay=0,
 
 
 # ---------------------------------------------------------------- Adadelta
-def adadelta_torchlike(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0,
-                       maximize=False):
-    if not state:
-        state["step"] = 0
-        state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-        state["acc_delta"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-    state["step"] += 1
-    grad = grad if not maximize else -grad
+def adadelta_lerp_rsqrt(param, grad, state, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0,
+                        maximize=False):
+    # running averages with torch.lerp, the ratio of roots with rsqrt, one tuple of state
+    g = grad.neg() if maximize else grad
     if weight_decay != 0:
-        grad = grad.add(param, alpha=weight_decay)
-    sq, acc = state["square_avg"], state["acc_delta"]
-    sq.mul_(rho).addcmul_(grad, grad, value=1 - rho)
-    std = sq.add(eps).sqrt_()
-    delta = acc.add(eps).sqrt_().div_(std).mul_(grad)
-    acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-    param.add_(delta, alpha=-lr)
+        g = g + weight_decay * param
+    sq, acc = state.get("avgs", (torch.zeros_like(param), torch.zeros_like(param)))
+    sq = torch.lerp(g * g, sq, rho)
+    delta = torch.sqrt(acc + eps) * torch.rsqrt(sq + eps) * g
+    acc = torch.lerp(delta * delta, acc, rho)
+    state["avgs"] = (sq, acc)
+    param.sub_(lr * delta)
 
 
 # ---------------------------------------------------------------- RMSprop
@@ -256,7 +253,7 @@ MORE_CORRECT = {
     "sgd": [sgd_data_style, sgd_kwargs, sgd_sutskever_lr_const],
     "gd": [],
     "adagrad": [adagrad_data],
-    "adadelta": [adadelta_torchlike],
+    "adadelta": [adadelta_lerp_rsqrt],
     "rmsprop": [rmsprop_plain],
     "adam": [adam_textbook_hat, adam_where],
     "adamw": [adamw_textbook],
