@@ -156,3 +156,39 @@ def train_spirals(make: OptimizerFactory, steps: int = 300, seed: int = 0
     model = small_network(seed=seed)
     curve = fit(model, make(model.parameters()), X, y, nn.functional.cross_entropy, steps)
     return curve, accuracy(model, X, y)
+
+
+def compare_runs(yours: list[float], theirs: list[float],
+                 accuracy: tuple[float, float] | None = None, *, label: str = "spirals",
+                 early_steps: int = 10, early_rtol: float = 1e-3, rtol: float = 0.1,
+                 atol: float = 1e-3, accuracy_tol: float = 0.03) -> None:
+    """Print how your training run ended beside torch's, and assert that they agree.
+
+    The claim is what a float32 run can promise on any CPU: the first ``early_steps`` losses
+    agree to ``early_rtol`` (a wrong step function parts at once), and the final losses agree
+    to ``rtol``·torch's + ``atol`` and the accuracies to ``accuracy_tol``. Not to the digit:
+    a long run amplifies rounding differences, and torch's vectorized kernels round
+    differently on each CPU (AVX2, AVX-512, ARM). Cells that print these numbers are tagged
+    ``nbval-ignore-output``; this assertion is what the tests check there.
+    """
+    line = f"{label}: final loss yours {yours[-1]:.4f}, torch {theirs[-1]:.4f}"
+    if accuracy is not None:
+        line += f"; accuracy yours {accuracy[0]:.3f}, torch {accuracy[1]:.3f}"
+    print(line)
+    assert len(yours) == len(theirs), (
+        f"{label}: your run has {len(yours)} losses, torch's {len(theirs)}")
+    n = min(early_steps, len(yours), len(theirs))
+    early = torch.tensor(yours[:n], dtype=torch.float64)
+    early_t = torch.tensor(theirs[:n], dtype=torch.float64)
+    parted = ((early - early_t).abs() > early_rtol * early_t.abs()).nonzero()
+    assert len(parted) == 0, (
+        f"{label}: your loss parts from torch's at step {int(parted[0]) + 1} "
+        f"({yours[int(parted[0])]:.6g} against {theirs[int(parted[0])]:.6g}): "
+        "your step function does not do what torch's does")
+    assert abs(yours[-1] - theirs[-1]) <= rtol * abs(theirs[-1]) + atol, (
+        f"{label}: your final loss {yours[-1]:.4g} is not within {rtol:.0%} of torch's "
+        f"{theirs[-1]:.4g}")
+    if accuracy is not None:
+        assert abs(accuracy[0] - accuracy[1]) <= accuracy_tol, (
+            f"{label}: your accuracy {accuracy[0]:.3f} is not within {accuracy_tol} of "
+            f"torch's {accuracy[1]:.3f}")
