@@ -15,13 +15,24 @@ import torch
 from torch import Tensor
 
 from .check.guard import TimeLimitExceeded, time_limit, trimmed_traceback
+from .judging import hidden_seed, produce
 
 
-def _seed(hidden: bool) -> int:
-    return int.from_bytes(os.urandom(4), "little") if hidden else 0
+def _seed(hidden: bool, label: str = "") -> int:
+    """0 for the visible tests; for the hidden ones, fresh on every run, or the grader's."""
+    if not hidden:
+        return 0
+    return hidden_seed(label) or int.from_bytes(os.urandom(4), "little")
 
 
 def _call(fn: Callable[..., Any], *args: Any, limit: float = 10.0, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` as data (recorded while grading, see :mod:`optimlab.judging`);
+    an exception or a hang becomes an ``AssertionError`` that says so."""
+    return produce("a call of your function",
+                   lambda: _invoke(fn, *args, limit=limit, **kwargs), errors=(AssertionError,))
+
+
+def _invoke(fn: Callable[..., Any], *args: Any, limit: float = 10.0, **kwargs: Any) -> Any:
     try:
         with time_limit(limit):
             return fn(*args, **kwargs)
@@ -63,7 +74,7 @@ def check_mse_grad(fn: Callable[..., Any], hidden: bool = False, part: str | Non
     ``part`` is ``"dw"`` or ``"db"`` to grade one half (both by default).
     """
     parts = ("dw", "db") if part is None else (part,)
-    gen = torch.Generator().manual_seed(_seed(hidden))
+    gen = torch.Generator().manual_seed(_seed(hidden, "mse_grad"))
     shapes = [(8, 1), (20, 3), (5, 4)] + ([(1, 2), (64, 7), (3, 1)] if hidden else [])
     dtypes = [torch.float64] + ([torch.float32] if hidden else [])
     for dtype in dtypes:
@@ -109,7 +120,7 @@ def check_fit_linear(fn: Callable[..., Any], hidden: bool = False) -> str:
 
     sizes = [(64, 3, 2, 0.1, 50)] + ([(32, 1, 1, 0.3, 20), (128, 5, 3, 0.05, 80)] if hidden else [])
     for n, din, dout, lr, steps in sizes:
-        data = linear_data(n, din, dout, seed=_seed(hidden))
+        data = linear_data(n, din, dout, seed=_seed(hidden, f"fit_linear {n}"))
         X, Y = data.X.double(), data.Y.double()
         where = f"{n} samples, x in R^{din}, y in R^{dout}, lr={lr}, {steps} steps"
         out = _call(fn, X, Y, lr, steps)
@@ -151,7 +162,7 @@ def check_minibatches(fn: Callable[..., Iterable[Any]], hidden: bool = False) ->
         X = torch.arange(n, dtype=torch.float64).unsqueeze(1) * torch.ones(1, 2)
         Y = torch.arange(n) * 10
         sizes = [min(bs, n - i) for i in range(0, n, bs)]
-        seed = _seed(hidden) if hidden else 7
+        seed = _seed(hidden, f"minibatches {n} {bs}") if hidden else 7
         for shuffle in (False, True):
             where = f"n={n}, batch_size={bs}, shuffle={shuffle}"
             got = _batches(fn, X, Y, bs, shuffle, seed, where)
@@ -198,28 +209,41 @@ def check_warmup_cosine(fn: Callable[..., Any], hidden: bool = False,
     """
     cases = [(0.1, 5, 20), (1e-3, 10, 100)]
     if hidden:
-        gen = torch.Generator().manual_seed(_seed(True))
+        gen = torch.Generator().manual_seed(_seed(True, "warmup_cosine"))
         cases += [(float(torch.rand((), generator=gen)) + 0.01,
                    int(torch.randint(1, 30, (), generator=gen)), 0) for _ in range(3)]
         cases = [(b, w, t or w + int(torch.randint(5, 80, (), generator=gen)))
                  for b, w, t in cases]
     for base, warmup, total in cases:
-        params = [torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)]
-        opt = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 2 * base}],
-                              lr=base)
         where = f"base lr {base:g}, warmup_steps={warmup}, total_steps={total}"
-        sched = _call(fn, opt, warmup, total)
-        if not hasattr(sched, "step"):
-            raise AssertionError(f"{where}: return a scheduler (an object with .step()), "
-                                 f"got {type(sched).__name__}")
+        table = produce(f"warmup_cosine {where}", lambda b=base, w=warmup, n=total, at=where:
+                        _lr_table(fn, b, w, n, at), errors=(AssertionError,))
         for t in range(total):
             phase = "warmup" if t < warmup else "cosine"
-            for k, group in enumerate(opt.param_groups):
+            for k in range(2):
                 want = (base if k == 0 else 2 * base) * warmup_cosine_answer(t, warmup, total)
-                if part in (None, phase) and abs(group["lr"] - want) > 1e-9 * max(1.0, want):
+                got = float(table[t][k])
+                if part in (None, phase) and not abs(got - want) <= 1e-9 * max(1.0, want):
                     raise AssertionError(
                         f"{where}: at step {t} ({phase}) param group {k} has lr "
-                        f"{group['lr']:.6g}, expected {want:.6g}")
-            opt.step()
-            _call(sched.step)
+                        f"{got:.6g}, expected {want:.6g}")
     return f"warmup_cosine: the {part or 'whole'} schedule matches"
+
+
+def _lr_table(fn: Callable[..., Any], base: float, warmup: int, total: int, where: str
+              ) -> list[list[float]]:
+    """The learning rates of two param groups (lr ``base`` and ``2·base``) before each of
+    ``total`` steps, with the learner's scheduler stepped after each."""
+    params = [torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)]
+    opt = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 2 * base}],
+                          lr=base)
+    sched = _invoke(fn, opt, warmup, total)
+    if not hasattr(sched, "step"):
+        raise AssertionError(f"{where}: return a scheduler (an object with .step()), "
+                             f"got {type(sched).__name__}")
+    table = []
+    for _ in range(total):
+        table.append([float(group["lr"]) for group in opt.param_groups])
+        opt.step()
+        _invoke(sched.step)
+    return table

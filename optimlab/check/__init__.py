@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..judging import produce
 from ..registry import get_spec
 from .cases import GROUPS, CheckCase, groups_for, select
 from .guard import static_shortcuts
@@ -68,7 +69,7 @@ def check(
     start = time.perf_counter()
     results: list[CaseResult] = []
     notes: list[str] = []
-    shortcuts = [] if allow_reference else static_shortcuts(fn)
+    shortcuts = [] if allow_reference else produce("shortcuts", lambda: static_shortcuts(fn))
     if shortcuts:
         msg = (f"your function uses {', '.join(shortcuts)}: calling torch.optim or optimlab's "
                "reference implementations is not allowed; write the update yourself")

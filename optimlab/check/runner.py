@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..judging import hidden_seed, produce
 from ..registry import OptimizerSpec
 from ..trajectory import Problem, make_problem, split_groups
 from .cases import SHAPES, CheckCase
@@ -194,6 +195,32 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckC
     return Trajectory(history, states)
 
 
+def recorded_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase,
+                        problem: Problem, time_limit_s: float | None,
+                        allow_reference: bool = False) -> Trajectory:
+    """:func:`learner_trajectory` as data: while grading, the kernel records it and the
+    trusted side replays it (:mod:`optimlab.judging`); the comparison with torch is the same."""
+
+    def run() -> dict[str, Any]:
+        got = learner_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
+        return {"history": got.history, "states": got.states}
+
+    out = produce(f"{spec.name}: {case.name}", run,
+                  errors=(TimeLimitExceeded, ShortcutUsed, LearnerFailed), rebuild=_failure)
+    return Trajectory(list(out["history"]), list(out["states"]))
+
+
+def _failure(err: dict[str, Any]) -> BaseException:
+    """A learner's failure, as the kernel recorded it."""
+    message = str(err.get("message", ""))
+    if err.get("__raised__") == "TimeLimitExceeded":
+        return TimeLimitExceeded(message)
+    if err.get("__raised__") == "ShortcutUsed":
+        return ShortcutUsed(message)
+    fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
+    return LearnerFailed(str(err.get("kind") or "exception"), message, **fields)
+
+
 @dataclass
 class Comparison:
     """How a trajectory compares with another: the largest error and the first bad element."""
@@ -307,12 +334,13 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase, *, de
              impls: tuple[str, ...], time_limit_s: float | None, explain: bool,
              allow_reference: bool = False) -> CaseResult:
     """Everything about one case, as a CaseResult."""
-    seed = case.seed if case.seed is not None else new_seed()
+    seed = case.seed if case.seed is not None else (
+        hidden_seed(f"{spec.name}: {case.name}") or new_seed())
     problem = problem_for(case, device, seed)
     wants = {impl: torch_trajectory(spec, case, problem, impl) for impl in impls}
     result = CaseResult(case, passed=False, seed=seed)
     try:
-        got = learner_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
+        got = recorded_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
     except TimeLimitExceeded as exc:
         result.kind = "timeout"
         result.message = (f"your function {exc}: the limit is {time_limit_s:g} s per case. "
