@@ -153,7 +153,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             return 1
         problems = []
     else:
-        problems = pipe.collect_folder(source, chosen)
+        problems = pipe.collect_folder(source, chosen, trust_timestamps=args.trust_timestamps)
     return _grade_and_print(pipe, chosen, problems, args.jobs, started)
 
 
@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="submissions graded at once (default: the CPU count, at most 8)")
     p.add_argument("--zip-regex", default=None,
                    help="file-name pattern for zips, with (?P<student_id>) and (?P<file_id>)")
+    p.add_argument("--trust-timestamps", action="store_true",
+                   help="use the timestamp.txt in a student's folder for late penalties "
+                   "(students can write it: off by default; zips get theirs from the LMS)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("demo", help="grade a demo class end to end (the README's main job)")

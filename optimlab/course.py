@@ -36,16 +36,54 @@ def masters(course: Path, assignment: str) -> list[Path]:
     return sorted((course / "source" / assignment).glob("*.ipynb"))
 
 
+# What a grader's nbgrader run must not read: student code runs as the grader's OS user, so it
+# can write any per-user location. jupyter_core (5.x, paths.py) loads `jupyter_config.py` and
+# `nbgrader_config.py` from jupyter_config_path(): $JUPYTER_CONFIG_PATH, JUPYTER_CONFIG_DIR
+# (default ~/.jupyter), the user site's etc/jupyter (when site.ENABLE_USER_SITE),
+# {sys.prefix}/etc/jupyter, /usr/local/etc/jupyter and /etc/jupyter (JUPYTER_PREFER_ENV_PATH
+# only reorders these). JUPYTER_NO_CONFIG=1 cuts that list down to one blank temporary folder,
+# which covers all of them, including the venv's etc/jupyter that the grader's user can write;
+# nbgrader still loads the course's nbgrader_config.py from cwd and CourseDirectory.root, which
+# does not go through that list. Data (kernelspecs, nbconvert templates for the feedback) is
+# still searched in $JUPYTER_PATH, JUPYTER_DATA_DIR (made private here), {sys.prefix}/share/jupyter
+# (where the python3 kernelspec is) and /usr/local/share/jupyter, /usr/share/jupyter.
+# Not covered: $JUPYTER_PATH and other variables of the grader's own environment; anything
+# the grader's user can write in the venv itself (site-packages, .pth files, share/jupyter,
+# etc/ipython) or in the folder nbgrader runs in (it is on sys.path).
+# Dropped, so that they fall back to the private HOME (XDG_*: matplotlib, platformdirs).
+_UNSET = ("JUPYTER_CONFIG_PATH", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")
+
+
+def _private_home(home: Path) -> dict[str, str]:
+    """Variables pointing every per-user Jupyter/IPython location into the empty ``home``."""
+    dirs = {"JUPYTER_CONFIG_DIR": home / ".jupyter", "JUPYTER_DATA_DIR": home / "data",
+            "JUPYTER_RUNTIME_DIR": home / "runtime", "IPYTHONDIR": home / ".ipython",
+            # jupyter_core makes its blank config folder in TMPDIR: removed along with home
+            "TMPDIR": home / "tmp"}
+    for d in dirs.values():
+        d.mkdir()
+    return {"HOME": str(home), "JUPYTER_NO_CONFIG": "1", **{k: str(v) for k, v in dirs.items()}}
+
+
 def nbgrader(args: list[str], cwd: Path, *, env_extra: dict[str, str] | None = None
              ) -> subprocess.CompletedProcess:
-    """Run an nbgrader command with this Python; raise with its log when it fails."""
-    env = {**os.environ, **(env_extra or {}), "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    # nbgrader runs `alembic` from PATH: put this environment's scripts first.
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True)
+    """Run an nbgrader command with this Python; raise with its log when it fails.
+
+    It runs with a fresh, empty HOME and no per-user Jupyter config (see above), so only the
+    course's nbgrader_config.py in ``cwd`` is loaded; ``env_extra`` (e.g. IPYTHONDIR) wins.
+    """
+    home = Path(tempfile.mkdtemp(prefix="optimlab-nbgrader-home-"))
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in _UNSET}
+        env.update({**_private_home(home), **(env_extra or {}), "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+        # nbgrader runs `alembic` from PATH: put this environment's scripts first.
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     if proc.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -7,6 +7,7 @@ files and the gradebook; the course's ``source/`` is copied in, never written to
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import threading
 import warnings
@@ -22,6 +23,10 @@ from .verdict import start_server
 from .worker import WITHDRAWN, Graded, copy_notebooks, grade_submission, last_error, make_template
 
 DEFAULT_ZIP_REGEX = r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
+# What collect_folder copies at most (Pipeline.max_file_bytes / max_submission_bytes)
+MAX_FILE_BYTES = 50 * 1024**2
+MAX_SUBMISSION_BYTES = 200 * 1024**2
+MAX_NAME = 128  # the gradebook keeps student ids and notebook names in String(128)
 
 Progress = Callable[[str], None]
 
@@ -122,28 +127,129 @@ class Pipeline:
         nbgrader([*args, f"--db={self.db_url}", "--log-level=WARN"], self.workdir)
 
     # ------------------------------------------------------------------ collecting
-    def collect_folder(self, folder: Path, assignments: Iterable[str]) -> list[str]:
-        """Copy ``<student>/<assignment>/*.ipynb`` into nbgrader's ``submitted/``."""
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_submission_bytes: int = MAX_SUBMISSION_BYTES
+    max_reports: int = 20  # per submission; the rest are counted
+
+    def collect_folder(self, folder: Path, assignments: Iterable[str], *,
+                       trust_timestamps: bool = False) -> list[str]:
+        """Copy ``<student>/<assignment>/`` into nbgrader's ``submitted/``, regular files only.
+
+        Symlinks are never followed nor copied; odd names, special, unreadable and oversized
+        files are skipped. Each is reported per student and never raises: the rest of the class
+        is still collected. A student's ``timestamp.txt`` (nbgrader reads it for late penalties,
+        and students can write it) is used only with ``trust_timestamps``.
+        """
         wanted = set(assignments)
-        problems = []
-        for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-            for a_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
-                if a_dir.name not in wanted:
-                    problems.append(f"{student_dir.name}: unknown assignment {a_dir.name!r}, "
-                                    "skipped")
+        problems: list[str] = []
+        try:
+            students = _scan(folder)
+        except OSError as exc:
+            return [f"{folder}: cannot read the submissions folder ({_why(exc)})"]
+        for student in students:
+            name = student.name
+            try:
+                if student.is_symlink():
+                    problems.append(f"{_shown(name)}: ignored symlinked student folder "
+                                    "(symlinks are not collected)")
                     continue
-                target = self.workdir / "submitted" / student_dir.name / a_dir.name
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(a_dir, target)
-                problems += self.fix_names(student_dir.name, a_dir.name, target)
+                if not student.is_dir(follow_symlinks=False):
+                    continue
+                odd = _odd_name(name)
+                if odd:
+                    problems.append(f"{name!r}: student folder skipped: its name {odd}")
+                    continue
+                for a_dir in _scan(Path(student.path)):
+                    problems += self._collect_one(name, a_dir, wanted, trust_timestamps)
+            except OSError as exc:
+                problems.append(f"{_shown(name)}: not collected ({_why(exc)})")
         return problems
+
+    def _collect_one(self, student: str, a_dir: os.DirEntry[str], wanted: set[str],
+                     trust_timestamps: bool) -> list[str]:
+        """One ``<student>/<assignment>`` entry, replacing what was collected before."""
+        tag = f"{student}/{_shown(a_dir.name)}"
+        if a_dir.is_symlink():
+            return [f"{tag}: ignored symlinked assignment folder (symlinks are not collected)"]
+        if not a_dir.is_dir(follow_symlinks=False):
+            return []
+        if a_dir.name not in wanted:
+            return [f"{student}: unknown assignment {a_dir.name!r}, skipped"]
+        target = self.workdir / "submitted" / student / a_dir.name
+        try:
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)  # even if nothing is copied: "no notebook" is reported
+            notes = self._copy_files(Path(a_dir.path), target, tag, trust_timestamps)
+        except OSError as exc:
+            return [f"{tag}: not collected ({_why(exc)})"]
+        if len(notes) > self.max_reports:
+            notes[self.max_reports:] = [f"{tag}: ... and {len(notes) - self.max_reports} more "
+                                        "things not collected"]
+        return notes + self.fix_names(student, a_dir.name, target)
+
+    def _copy_files(self, src: Path, dest: Path, tag: str, trust_timestamps: bool
+                    ) -> list[str]:
+        """Copy the regular files under ``src`` to the same relative paths under ``dest``,
+        notebooks first (so that data files cannot crowd out what is graded), within the size
+        limits. Walks with scandir and lstat only: nothing a symlink points to is read."""
+        notes: list[str] = []
+        found: list[tuple[str, int]] = []  # relative path, size
+        todo = [""]
+        while todo:  # a stack, not recursion: a deep tree cannot exhaust Python's stack
+            rel_dir = todo.pop()
+            try:
+                entries = _scan(src / rel_dir)
+            except OSError as exc:
+                notes.append(f"{tag}: ignored folder {rel_dir!r} ({_why(exc)})")
+                continue
+            for entry in entries:
+                rel = os.path.join(rel_dir, entry.name)
+                try:
+                    if entry.is_symlink():  # first: nothing else may look through it
+                        notes.append(f"{tag}: ignored symlink {rel!r} (symlinks are not "
+                                     "collected)")
+                    elif odd := _odd_name(entry.name):
+                        notes.append(f"{tag}: ignored {rel!r}: its name {odd}")
+                    elif entry.is_dir(follow_symlinks=False):
+                        todo.append(rel)
+                    elif not entry.is_file(follow_symlinks=False):
+                        notes.append(f"{tag}: ignored {rel!r}: not a regular file")
+                    elif rel == "timestamp.txt" and not trust_timestamps:
+                        notes.append(f"{tag}: ignored timestamp.txt from the student's folder "
+                                     "(pass trust_timestamps to use it)")
+                    else:
+                        found.append((rel, entry.stat(follow_symlinks=False).st_size))
+                except OSError as exc:
+                    notes.append(f"{tag}: ignored {rel!r} ({_why(exc)})")
+        total = 0
+        for rel, size in sorted(found, key=lambda f: (not f[0].endswith(".ipynb"), f[0])):
+            if size > self.max_file_bytes:
+                notes.append(f"{tag}: ignored {rel!r}: {_size(size)}, over the "
+                             f"{_size(self.max_file_bytes)} limit for one file")
+                continue
+            if total + size > self.max_submission_bytes:
+                notes.append(f"{tag}: ignored {rel!r}: the submission would be over "
+                             f"{_size(self.max_submission_bytes)} in all")
+                continue
+            try:
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src / rel, dest / rel)
+                total += size
+            except OSError as exc:
+                notes.append(f"{tag}: ignored {rel!r}: cannot copy it ({_why(exc)})")
+        return notes
 
     def fix_names(self, student: str, assignment: str, folder: Path) -> list[str]:
         """A single notebook handed in under another name is graded as the expected one."""
         expected = sorted(p.name for p in (self.workdir / "source" / assignment).glob("*.ipynb"))
-        handed = sorted(p.name for p in folder.glob("*.ipynb"))
+        handed = sorted(p.name for p in folder.glob("*.ipynb")
+                        if p.is_file() and not p.is_symlink())
         if len(expected) == 1 and len(handed) == 1 and handed != expected:
-            (folder / handed[0]).rename(folder / expected[0])
+            try:
+                (folder / handed[0]).rename(folder / expected[0])
+            except OSError as exc:  # e.g. a folder already has the expected name
+                return [f"{student}/{assignment}: could not rename {handed[0]!r} -> "
+                        f"{expected[0]!r} for grading ({_why(exc)})"]
             return [f"{student}/{assignment}: notebook renamed {handed[0]!r} -> "
                     f"{expected[0]!r} for grading"]
         return []
@@ -341,6 +447,38 @@ class Pipeline:
                         why = next((p for p in problems if p.startswith(f"{s}/{a}:")), "")
                         rows.append(Row(s, a, None, assignment.max_score, problem=why))
         return rows, maxima
+
+
+def _scan(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
+def _odd_name(name: str) -> str | None:
+    """Why a file or folder name is not collected, or None. Names reach nbgrader, the
+    gradebook and one-line reports, so: UTF-8, printable, at most MAX_NAME characters."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 (surrogate-escaped by os)
+        return "is not UTF-8"
+    if not name.isprintable():
+        return "has unprintable characters (a newline, a tab, ...)"
+    if len(name) > MAX_NAME:
+        return f"is over {MAX_NAME} characters"
+    return None
+
+
+def _shown(name: str) -> str:
+    """A name as it can go into a one-line report (print() cannot encode lone surrogates)."""
+    return name if _odd_name(name) is None else repr(name)
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__  # without the path: it may not be printable
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MiB" if n >= 1024**2 else f"{n} bytes"
 
 
 def _withdrawn_cells(comment: str | None) -> set[str]:
