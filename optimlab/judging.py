@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 
 RECORD_DIR_ENV = "OPTIMLAB_RECORD_DIR"
 SEED_ENV = "OPTIMLAB_GRADING_SEED"
+TEST_CELLS_ENV = "OPTIMLAB_TEST_CELLS"
 MAX_RECORD_BYTES = 64 * 1024**2
 """A test cell's record larger than this is not read (it is the student's to fill)."""
 MAX_TEXT = 4000
@@ -63,6 +65,21 @@ def cell_key(source: str) -> str:
     """A test cell's name in the records: the hash of its source, the same in the kernel
     (nbgrader restores test cells from the gradebook) and in the master."""
     return hashlib.sha256(source.strip().encode()).hexdigest()[:32]
+
+
+def cell_seed(seed: int, key: str) -> int:
+    """torch's global seed at the start of a test cell, on both sides: a test that draws its
+    inputs with ``torch.randn`` draws the same ones in the kernel and when judged."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:6], "little")
+
+
+def test_cell_keys(master: Path) -> list[str]:
+    """The keys of a master's graded test cells (the kernel seeds torch before those)."""
+    import nbformat
+
+    return [cell_key(c.source) for c in nbformat.read(master, as_version=4).cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+            and not c.metadata.get("nbgrader", {}).get("solution")]
 
 
 def hidden_seed(label: str) -> int | None:
@@ -164,6 +181,7 @@ def start_recording() -> None:
     if not folder or ip is None:
         return
     seed = int(os.environ.get(SEED_ENV, "0"))
+    tests = set(os.environ.get(TEST_CELLS_ENV, "").split(","))
     Path(folder).mkdir(parents=True, exist_ok=True)
 
     def before(info: Any) -> None:
@@ -172,6 +190,8 @@ def start_recording() -> None:
         with contextlib.suppress(OSError):
             path.unlink()  # the last run of a cell is the one that counts
         _KERNEL_SCOPE[0] = _Scope(key, [], seed, replay=False, path=path)
+        if key in tests:
+            torch.manual_seed(cell_seed(seed, key))
 
     ip.events.register("pre_run_cell", before)
 
@@ -260,6 +280,9 @@ class _Names(dict):
         return value
 
 
+_JUDGE_LOCK = threading.Lock()
+
+
 def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
     """Run one test cell of the master on the records of the student's kernel."""
     import io
@@ -276,7 +299,10 @@ def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
         code = compile(source, "test cell", "exec")
     except SyntaxError as exc:
         return Verdict(False, f"the test cell does not compile: {exc}")
-    with replaying(source, calls or [], seed), contextlib.redirect_stdout(io.StringIO()):
+    # one cell at a time: torch's global generator is the process's, and parallel workers judge
+    with _JUDGE_LOCK, replaying(source, calls or [], seed), \
+            contextlib.redirect_stdout(io.StringIO()), torch.random.fork_rng():
+        torch.manual_seed(cell_seed(seed, cell_key(source)))
         try:
             exec(code, {"__builtins__": __builtins__}, names)
         except NotJudgeable as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import threading
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable
@@ -17,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from . import sandbox as sandboxed
 from .course import assignments as course_assignments
 from .course import nbgrader
-from .verdict import start_server
 from .worker import WITHDRAWN, Graded, copy_notebooks, grade_submission, last_error, make_template
 
 DEFAULT_ZIP_REGEX = r".*_(?P<student_id>\w+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+)"
@@ -51,6 +50,8 @@ class Report:
     feedback: Path
     problems: list[str] = field(default_factory=list)
     max_scores: dict[str, float] = field(default_factory=dict)
+    sandbox: str = "bwrap"
+    """How student code ran: ``bwrap`` (isolated) or ``none``."""
 
     def scores(self) -> dict[tuple[str, str], float | None]:
         return {(r.student, r.assignment): r.score for r in self.rows}
@@ -97,6 +98,22 @@ del _r
 """
 
 
+KERNEL_RECORDING = """\
+# Written by optimlab's grading pipeline: record what the tests' checks see (optimlab.judging).
+import optimlab.judging as _j
+_j.start_recording()
+del _j
+"""
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot make a sandbox here; the message says what to do."""
+
+
+NO_SANDBOX = ("grading WITHOUT a sandbox (--sandbox=none): student code runs as you, can read "
+              "your files and other submissions, and can change other students' grades")
+
+
 class Pipeline:
     """A grading folder: release, collect, autograde, feedback, export.
 
@@ -106,7 +123,18 @@ class Pipeline:
 
     def __init__(self, course: Path, workdir: Path, db_url: str | None = None,
                  progress: Progress = print, timeout: int | None = None,
-                 memory_gb: float = 4.0) -> None:
+                 memory_gb: float = 4.0, sandbox: str = "bwrap",
+                 notebook_timeout: float = 900.0) -> None:
+        if sandbox not in ("bwrap", "none"):
+            raise ValueError(f"sandbox must be 'bwrap' or 'none', not {sandbox!r}")
+        if sandbox == "bwrap":
+            why = sandboxed.unavailable()
+            if why is not None:
+                raise SandboxUnavailable(f"optimlab grade refuses to run student code without "
+                                         f"a sandbox: {why}")
+        self.sandbox = sandbox
+        self.limits = sandboxed.Limits(wall_s=notebook_timeout,
+                                       memory_bytes=int(memory_gb * 1024**3) + 2 * 1024**3)
         self.course = course
         self.workdir = workdir.resolve()
         self.db_url = db_url or f"sqlite:///{self.workdir / 'gradebook.db'}"
@@ -118,6 +146,7 @@ class Pipeline:
         startup.mkdir(parents=True, exist_ok=True)
         (startup / "00-optimlab-limits.py").write_text(
             KERNEL_LIMITS.format(memory=int(memory_gb * 1024**3)))
+        (startup / "01-optimlab-record.py").write_text(KERNEL_RECORDING)
         shutil.copytree(course / "source", self.workdir / "source", dirs_exist_ok=True)
         shutil.copy(course / "nbgrader_config.py", self.workdir / "nbgrader_config.py")
 
@@ -277,9 +306,9 @@ class Pipeline:
         the grades CSV. Each submission runs in its own scratch course folder (see
         :mod:`optimlab.worker`); only this thread writes the gradebook."""
         problems: list[str] = []
+        if self.sandbox == "none":
+            self.say(f"WARNING: {NO_SANDBOX}")
         guard = GradebookGuard(self.workdir, self.db_url)
-        # the re-check's fork server imports torch while nbgrader generates the assignment
-        threading.Thread(target=start_server, daemon=True).start()
         for i, a in enumerate(assignments, 1):
             students = self.students(a)
             if not students:
@@ -308,7 +337,11 @@ class Pipeline:
         csv_path = self.workdir / "grades.csv"
         self.run("export", f"--to={csv_path}")
         rows, maxima = self.read_rows(assignments, problems)
-        return Report(rows, self.workdir, csv_path, self.workdir / "feedback", problems, maxima)
+        if self.sandbox == "none":
+            problems.append(f"WARNING: these grades were made {NO_SANDBOX.split(':')[0]}")
+            self.say(f"WARNING: {NO_SANDBOX}")
+        return Report(rows, self.workdir, csv_path, self.workdir / "feedback", problems, maxima,
+                      sandbox=self.sandbox)
 
     def _grade_students(self, assignment: str, students: list[str], jobs: int, step: str,
                         guard: GradebookGuard) -> list[str]:
@@ -327,7 +360,8 @@ class Pipeline:
                 futures = {pool.submit(
                     grade_submission, template, self.workdir / "submitted" / s / assignment,
                     master, s, assignment, timeout=self.timeout,
-                    extension=extensions.get(s)): s for s in students}
+                    extension=extensions.get(s), sandbox=self.sandbox,
+                    limits=self.limits): s for s in students}
                 for done, future in enumerate(as_completed(futures), 1):
                     s = futures[future]
                     try:
@@ -382,7 +416,7 @@ class Pipeline:
                     continue
                 nb.flagged = mine.flagged
                 nb.late_submission_penalty = mine.late_penalty
-                ours = set()  # cells whose manual score the re-check set last time
+                ours = set()  # cells whose manual score an older optimlab's re-check set
                 for comment in nb.comments:
                     ours |= _withdrawn_cells(comment.manual_comment)
                 notes = []
@@ -394,7 +428,6 @@ class Pipeline:
                     grade.needs_manual_grade = needs or grade.manual_score is not None
                     why = result.withdrawn.get((nb.name, grade.name))
                     if why is not None:
-                        grade.manual_score = 0.0
                         notes.append(f"{grade.name}: {WITHDRAWN}: {why}")
                 # the feedback shows comments under solution cells: one of them (the same each
                 # time) carries the reasons

@@ -18,15 +18,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from . import judging
+from . import sandbox as sandboxed
 from .course import nbgrader
-from .verdict import verdict
+from .judging import grading_seed
+from .sandbox import Limits
 
-WITHDRAWN = "points withdrawn: the tests, re-run outside your notebook's kernel, fail"
+WITHDRAWN = "points withdrawn: judged outside your notebook's kernel, the test fails"
 # what nbgrader itself writes into a course folder; anything else new is the submission's doing
 # Kernels run torch on one thread: grading works on small tensors, and several kernels at once
 # (--jobs) with a thread pool each would fight over the cores (OpenMP threads spin while waiting).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-NBGRADER_FILES = {".nbgrader.log", "autograded", "gradebook.db", "release", "submitted"}
+NBGRADER_FILES = {".nbgrader.log", "autograded", "gradebook.db", "release", "submitted",
+                  "records"}
 
 
 @dataclass
@@ -87,59 +91,125 @@ def make_template(course_source: Path, config: Path, ipython: Path, assignment: 
     else:
         nbgrader(["generate_assignment", assignment, "--force", f"--db={_db_url(root)}",
                   "--log-level=WARN"], root)
+    # The masters hold the solutions, and autograde needs only the gradebook (which holds the
+    # test cells) and the submission: nothing of source/ goes where student code runs.
+    shutil.rmtree(root / "source")
     return root
 
 
 def grade_submission(template: Path, submitted: Path, master: Path, student: str,
                      assignment: str, *, timeout: int | None = None,
-                     extension: timedelta | None = None) -> Graded:
-    """Autograde and re-check ``submitted`` (a ``<student>/<assignment>`` folder) in a copy of
-    ``template``. The caller merges the result and then removes ``result.folder``."""
+                     extension: timedelta | None = None, sandbox: str = "bwrap",
+                     limits: Limits | None = None) -> Graded:
+    """Autograde ``submitted`` (a ``<student>/<assignment>`` folder) in a copy of ``template``,
+    in a sandbox, then judge it here on what its functions produced. The caller merges the
+    result and then removes ``result.folder``.
+
+    The scores are the trusted side's (:mod:`optimlab.judging`): nbgrader's own, computed in
+    the student's kernel, count only for a test cell that calls the student's code directly
+    (which can be judged nowhere else), and the report says so.
+    """
+    import sys
     import time
 
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix=f"optimlab-{assignment}-{student}-"))
     shutil.copytree(template, root, dirs_exist_ok=True, symlinks=True)
-    shutil.copytree(submitted, root / "submitted" / student / assignment, symlinks=True)
-    out = Graded(student, assignment, folder=root)
+    target = root / "submitted" / student / assignment
+    _copy_regular_files(submitted, target)
+    out = Graded(student, assignment, folder=root, timestamp=_trusted_timestamp(submitted))
     tag = f"{student}/{assignment}"
     if extension:
         _set_extension(root, student, assignment, extension)
     entries = set(root.iterdir())
-    extra = [f"--Execute.timeout={timeout}"] if timeout else []
     cell_limit = timeout or configured_timeout(root / "nbgrader_config.py")
-    try:
-        nbgrader(["autograde", assignment, f"--student={student}", "--force", "--create",
-                  f"--db={_db_url(root)}", "--log-level=WARN", *extra], root,
-                 env_extra={"IPYTHONDIR": str(root / ".ipython"), **ONE_THREAD})
-    except RuntimeError as exc:
-        out.problems.append(f"{tag}: autograde failed: {last_error(str(exc))}")
-    damaged = not _intact(root / "gradebook.db")
-    if not damaged:
-        _read_grades(root, out)
-    graded_dir = out.autograded()
-    for nb_name, grades in out.notebooks.items():
-        # re-check where the kernel gave points: elsewhere there is nothing to withdraw
-        nb, original = graded_dir / f"{nb_name}.ipynb", master / f"{nb_name}.ipynb"
-        if not (nb.exists() and original.exists()
-                and any((auto or 0) > 0 for auto, _, _ in grades.grades.values())):
-            continue
-        result = verdict(nb, original, cwd=graded_dir, cell_time_limit=cell_limit)
-        for cell, (auto, _, _) in grades.grades.items():
-            outcome = (result.get(cell) if isinstance(result, dict)
-                       else {"passed": False, "message": result})
-            if outcome is None or outcome["passed"] or not (auto or 0) > 0:
-                continue
-            out.withdrawn[(nb_name, cell)] = outcome["message"]
-            out.problems.append(f"{tag}: {cell}: points withdrawn ({outcome['message'][:160]})")
+    limits = limits or Limits()
+    seed = grading_seed()
+    records = root / "records"
+    env = {"IPYTHONDIR": str(root / ".ipython"), **ONE_THREAD,
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           judging.RECORD_DIR_ENV: str(records), judging.SEED_ENV: str(seed),
+           judging.TEST_CELLS_ENV: ",".join(k for nb in sorted(master.glob("*.ipynb"))
+                                            for k in judging.test_cell_keys(nb)),
+           **{k: v for k, v in os.environ.items() if k.startswith("OPTIMLAB_")
+              and k not in (judging.RECORD_DIR_ENV, judging.SEED_ENV,
+                            judging.TEST_CELLS_ENV)}}
+    args = ["autograde", assignment, f"--student={student}", "--force", "--create",
+            f"--db={_db_url(root)}", "--log-level=WARN", f"--Execute.timeout={cell_limit}"]
+    ran = sandboxed.run([sys.executable, "-m", "nbgrader", *args], root, env, limits, sandbox)
+    if ran.timed_out:
+        out.problems.append(f"{tag}: the notebook ran past {limits.wall_s:g} s in all and was "
+                            "stopped; tests that had not run get no points")
+    elif ran.returncode != 0:
+        out.problems.append(f"{tag}: autograde failed: {last_error(ran.log)}")
+    kernel = _kernel_grades(root, out)
+    for nb_master in sorted(master.glob("*.ipynb")):
+        verdicts = judging.judge_notebook(nb_master, records, seed)
+        out.notebooks[nb_master.stem] = _trusted_grades(nb_master, verdicts,
+                                                        kernel.get(nb_master.stem), out, tag)
+    if not (records.is_dir() and any(records.glob("*.pt"))):
+        out.problems.append(f"{tag}: no test left a record in the notebook's kernel")
     for stray in sorted(set(root.iterdir()) - entries - {root / n for n in NBGRADER_FILES}):
-        out.problems.append(f"{tag}: removed {stray.name!r}, written next to the gradebook "
+        out.problems.append(f"{tag}: ignored {stray.name!r}, written next to the gradebook "
                             "by the submission")
-    if damaged:
-        out.problems.append(f"{tag}: the gradebook was damaged while this submission ran; "
-                            "submission not graded")
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _trusted_grades(master: Path, verdicts: dict[str, judging.Verdict],
+                    kernel: NotebookGrades | None, out: Graded, tag: str) -> NotebookGrades:
+    """The grades of one notebook: the judge's for every test cell it can judge."""
+    import nbformat
+
+    grades: dict[str, tuple[float | None, float | None, bool]] = {}
+    for cell in nbformat.read(master, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade"):
+            continue
+        gid, points = meta["grade_id"], float(meta.get("points", 0))
+        verdict = verdicts.get(gid)
+        said = kernel.grades.get(gid) if kernel else None
+        if verdict is None:  # a written answer: graded by hand
+            grades[gid] = (None, None, True)
+            continue
+        if not verdict.judged:
+            auto = (said[0] if said else None) or 0.0
+            grades[gid] = (min(auto, points), None, False)
+            out.problems.append(f"{tag}: {gid}: judged in the kernel only ({verdict.message}); "
+                                "route calls of student code through optimlab.call")
+            continue
+        grades[gid] = (points if verdict.passed else 0.0, None, False)
+        if not verdict.passed and said and (said[0] or 0) > 0:
+            out.withdrawn[(master.stem, gid)] = verdict.message
+            out.problems.append(f"{tag}: {gid}: points withdrawn ({verdict.message[:160]})")
+    comments = dict(kernel.comments) if kernel else {}
+    return NotebookGrades(flagged=False, late_penalty=None, grades=grades, comments=comments)
+
+
+def _copy_regular_files(src: Path, dest: Path) -> None:
+    """The submission's regular files, never a link (collection has already reported them)."""
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        here = Path(dirpath)
+        (dest / here.relative_to(src)).mkdir(parents=True, exist_ok=True)
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+        for f in filenames:
+            path = here / f
+            if path.is_file() and not path.is_symlink():
+                shutil.copyfile(path, dest / path.relative_to(src))
+
+
+def _trusted_timestamp(submitted: Path) -> datetime | None:
+    """The submission time that collection wrote (LMS or exchange), read here, not in the
+    sandbox where the student's code could rewrite it."""
+    from nbgrader.utils import parse_utc
+
+    stamp = submitted / "timestamp.txt"
+    if stamp.is_symlink() or not stamp.is_file():
+        return None
+    try:
+        return parse_utc(stamp.read_text(encoding="utf-8")[:100].strip())
+    except Exception:
+        return None
 
 
 def configured_timeout(config: Path, default: int = 180) -> int:
@@ -200,23 +270,27 @@ def _set_extension(root: Path, student: str, assignment: str, extension: timedel
         gb.update_or_create_submission(assignment, student, extension=extension)
 
 
-def _read_grades(root: Path, out: Graded) -> None:
+def _kernel_grades(root: Path, out: Graded) -> dict[str, NotebookGrades]:
+    """What nbgrader wrote in the sandbox's gradebook: the kernel's scores and comments. The
+    student's code could have written there, so these are claims, not grades."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    found: dict[str, NotebookGrades] = {}
+    if not (root / "gradebook.db").is_file() or not _intact(root / "gradebook.db"):
+        return found
     try:
         with Gradebook(_db_url(root)) as gb:
             try:
                 sub = gb.find_submission(out.assignment, out.student)
             except MissingEntry:
-                return
-            out.timestamp = sub.timestamp
+                return found
             for nb in sub.notebooks:
-                out.notebooks[nb.name] = NotebookGrades(
-                    flagged=bool(nb.flagged), late_penalty=nb.late_submission_penalty,
+                found[nb.name] = NotebookGrades(
+                    flagged=bool(nb.flagged), late_penalty=None,
                     grades={g.name: (g.auto_score, g.extra_credit, bool(g.needs_manual_grade))
                             for g in nb.grades},
-                    comments={c.name: c.auto_comment for c in nb.comments})
-    except Exception as exc:  # a gradebook that passes integrity_check but is not nbgrader's
-        out.notebooks.clear()
-        out.problems.append(f"{out.student}/{out.assignment}: the gradebook was damaged while "
-                            f"this submission ran ({type(exc).__name__}); submission not graded")
+                    comments={c.name: (c.auto_comment or "")[:2000] or None
+                              for c in nb.comments})
+    except Exception:  # a gradebook the submission spoiled: no claims to read
+        return {}
+    return found

@@ -49,10 +49,10 @@ def master() -> nbformat.NotebookNode:
             "    ### END SOLUTION", metadata=_meta("sum_of_squares", solution=True)),
         nbformat.v4.new_code_cell(
             "x = torch.tensor([1.0, -2.0, 3.0])\n"
-            "assert torch.allclose(sum_of_squares(x), torch.tensor(14.0))\n"
+            "assert torch.allclose(optimlab.call(sum_of_squares, x), torch.tensor(14.0))\n"
             "### BEGIN HIDDEN TESTS\n"
             "for _ in range(3):\n    x = torch.randn(5)\n"
-            "    assert torch.allclose(sum_of_squares(x), (x * x).sum())\n"
+            "    assert torch.allclose(optimlab.call(sum_of_squares, x), (x * x).sum())\n"
             "### END HIDDEN TESTS", metadata=_meta("check_sos", grade=True, points=3)),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -132,8 +132,8 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
     "sleeps": (NOTEBOOK, submission(
         "import time\ndef gd_step(param, grad, state, *, lr=1e-3):\n    time.sleep(600)\n"),
         3, "the limit is"),
-    "calls_sys_exit": (NOTEBOOK, submission(GD + "import sys\nsys.exit('bye')\n"), 0,
-                       "sys.exit"),
+    # the kernel carries on after SystemExit: both functions are defined and right
+    "calls_sys_exit": (NOTEBOOK, submission(GD + "import sys\nsys.exit('bye')\n"), 5, ""),
     "calls_os_exit": (NOTEBOOK, submission("import os\nos._exit(1)\n" + GD), 0, ""),
     "kills_its_kernel": (NOTEBOOK, submission(
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n" + GD), 0, ""),
@@ -141,14 +141,15 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
         "def gd_step(param, grad, state, *, lr=1e-3):\n"
         "    hog = torch.ones(int(2e10), dtype=torch.uint8)\n    param.sub_(lr * grad)\n"),
         3, "RuntimeError"),
+    # patching what the kernel's tests use changes nothing: the judge runs elsewhere, on data
     "patches_checker": (NOTEBOOK, submission(
-        "import optimlab\noptimlab.check = lambda *a, **k: None\n" + GD_WRONG), 0,
+        "import optimlab\noptimlab.check = lambda *a, **k: None\n" + GD_WRONG), 3,
         "points withdrawn"),
     "patches_allclose": (NOTEBOOK, submission(
-        GD, "torch.allclose = lambda *a, **k: True\n" + SOS_WRONG), 0, "points withdrawn"),
+        GD, "torch.allclose = lambda *a, **k: True\n" + SOS_WRONG), 2, "points withdrawn"),
     "patches_assertionerror": (NOTEBOOK, submission(
-        "import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})\n" + GD),
-        0, "points withdrawn"),
+        "import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})\n"
+        + GD_WRONG), 3, "points withdrawn"),
     "wraps_torch_optim": (NOTEBOOK, submission(
         "def gd_step(param, grad, state, *, lr=1e-3):\n"
         "    p = param.clone().requires_grad_()\n    p.grad = grad.clone()\n"
@@ -165,13 +166,15 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
     "renames_notebook": ("my_homework.ipynb", submission(), 5, "renamed"),
     "empty_file": (NOTEBOOK, "", 0, "not a valid notebook"),
     "not_json": (NOTEBOOK, json.dumps({"cells": "nope"})[:-3], 0, "not a valid notebook"),
+    # the sandbox's gradebook is a scratch copy, and no grade is read from it
     "writes_the_gradebook": (NOTEBOOK, submission(
-        "open('../../../gradebook.db', 'wb').write(b'garbage')\n" + GD), 0,
-        "gradebook was damaged"),
+        "open('../../../gradebook.db', 'wb').write(b'garbage')\n" + GD), 5, ""),
     "writes_next_to_gradebook": (NOTEBOOK, submission(
         "open('../../../evil.txt', 'w').write('x')\n" + GD), 5, "evil.txt"),
+    # no source/ where student code runs: the cell fails, and with it gd_step
     "reads_course_source": (NOTEBOOK, submission(
-        "_peek = open('../../../source/hostile/hostile.ipynb').read()\n" + GD), 5, ""),
+        "_peek = open('../../../source/hostile/hostile.ipynb').read()\n" + GD), 3,
+        "FileNotFoundError"),
     "ships_fake_modules": (NOTEBOOK, submission(sos=SOS_WRONG), 2, "points withdrawn"),
     # the gradebook beside a submission holds no other student: nothing to read or spoil
     "counts_other_students": (NOTEBOOK, submission(
@@ -210,4 +213,117 @@ def write_class(folder: Path, students: list[str]) -> Path:
         for rel, content in EXTRA_FILES.get(student, {}).items():
             (target.parent / rel).parent.mkdir(parents=True, exist_ok=True)
             (target.parent / rel).write_text(content, encoding="utf-8")
+    return folder
+
+
+# ----------------------------------------------------------------------------- isolation
+# A second class, graded with the sandbox: honest work written the way students write it, and
+# attacks on the judge, on other students and on the grader. Honest students come last.
+def _add_cell_before(gid: str, source: str):
+    def edit(nb):
+        at = next(i for i, c in enumerate(nb.cells)
+                  if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+        nb.cells.insert(at, nbformat.v4.new_code_cell(source))
+    return edit
+
+
+def _append_cells(source: str, count: int):
+    def edit(nb):
+        nb.cells += [nbformat.v4.new_code_cell(source) for _ in range(count)]
+    return edit
+
+
+FIND_AND_EXEC = """import glob, json
+_found = [p for pattern in ("../../../source/*/*.ipynb", "/tmp/**/{what}", "{root}/**/{what}")
+          for p in glob.glob(pattern, recursive=True)]
+for _path in _found:
+    for _cell in json.load(open(_path))["cells"]:
+        if "def gd_step" in "".join(_cell["source"]):
+            exec("".join(_cell["source"]).replace("### BEGIN SOLUTION", ""))
+"""
+DAEMON = """import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        {body}
+    os._exit(0)
+"""
+SIGINT_STALL = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                "while True:\n    time.sleep(0.1)\n")
+FUNCTION_MODE = """from torch.overrides import TorchFunctionMode
+class _Yes(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is torch.allclose:
+            return True
+        return func(*args, **(kwargs or {}))
+_Yes().__enter__()
+"""
+WRITES_EVERYWHERE = """import os, site, optimlab
+for _path in [os.path.expanduser("~/.jupyter/nbgrader_config.py"),
+              os.path.expanduser("~/.ipython/profile_default/startup/99-hostile.py"),
+              os.path.expanduser("~/.local/optimlab-hostile-was-here"),
+              "/tmp/optimlab-hostile-was-here",
+              *[os.path.join(p, "optimlab_hostile.pth") for p in site.getsitepackages()],
+              os.path.join(os.path.dirname(os.path.dirname(optimlab.__file__)),
+                           "sitecustomize.py")]:
+    try:
+        os.makedirs(os.path.dirname(_path), exist_ok=True)
+        with open(_path, "w") as _f:
+            _f.write("import os\\nos.environ['OPTIMLAB_HOSTILE'] = '1'\\n"
+                     "c = get_config()\\nc.CourseDirectory.db_url = 'sqlite:////nonexistent'\\n")
+    except OSError:
+        pass
+"""
+HOST_TRACES = ["~/.jupyter/nbgrader_config.py", "~/.ipython/profile_default/startup/99-hostile.py",
+               "~/.local/optimlab-hostile-was-here", "/tmp/optimlab-hostile-was-here"]
+DAEMON_MARK = "1234.5"
+
+ISOLATION: dict[str, tuple[str, str, float, str]] = {
+    "helper_cell": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    param.sub_(_scaled(lr, grad))\n",
+        edit=_add_cell_before("gd_step", "def _scaled(lr, g):\n    return lr * g\n")), 5, ""),
+    "magic_cells": (NOTEBOOK, submission("%%time\n" + GD, "%precision 3\n" + SOS), 5, ""),
+    "execs_master": (NOTEBOOK, submission(
+        GD_WRONG + FIND_AND_EXEC.format(what="source/hostile/hostile.ipynb", root=ROOT)), 3, ""),
+    "execs_other_student": (NOTEBOOK, submission(
+        GD_WRONG + FIND_AND_EXEC.format(what="submitted/*/hostile/hostile.ipynb", root=ROOT)
+        + "import glob\nfor _p in glob.glob('/proc/*/cwd/../../*/hostile/*.ipynb'):\n"
+        "    exec(open(_p).read())\n"), 3, ""),
+    "swaps_code_object": (NOTEBOOK, submission(
+        "import optimlab\noptimlab.check.__code__ = (lambda *a, **k: None).__code__\n"
+        + GD_WRONG), 3, "no record"),
+    "noop_torch_optim": (NOTEBOOK, submission(
+        "torch.optim.SGD.step = lambda self, closure=None: None\n"
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    pass\n"), 3, "points withdrawn"),
+    "function_mode": (NOTEBOOK, submission(GD, FUNCTION_MODE + SOS_WRONG), 2,
+                      "points withdrawn"),
+    "writes_config_and_site": (NOTEBOOK, submission(WRITES_EVERYWHERE + GD), 5, ""),
+    "leaves_daemon": (NOTEBOOK, submission(DAEMON.format(
+        body=f"os.execvp('sleep', ['sleep', '{DAEMON_MARK}'])") + GD), 5, ""),
+    "holds_pipes": (NOTEBOOK, submission(DAEMON.format(
+        body="import time; time.sleep(600)") + GD), 5, ""),
+    "kills_grader": (NOTEBOOK, submission(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)\n"
+        + GD), 0, "no test left a record"),
+    "stops_grader": (NOTEBOOK, submission(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n" + GD), 0, "ran past"),
+    "sigint_stall": (NOTEBOOK, submission(edit=_append_cells(SIGINT_STALL, 8)), 5, "ran past"),
+    "symlink_to_master": (NOTEBOOK, "", 0, "symlink"),
+    "symlink_loop": (NOTEBOOK, submission(), 5, "symlink"),
+    "zz_honest_1": (NOTEBOOK, submission(), 5, ""),
+    "zz_honest_2": (NOTEBOOK, submission(
+        "def gd_step(param, grad, state, *, lr=1e-3):\n    param -= lr * grad\n"), 5, ""),
+}
+
+
+def write_isolation_class(folder: Path, master_path: Path) -> Path:
+    for student, (name, text, _, _) in ISOLATION.items():
+        target = folder / student / ASSIGNMENT / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if student == "symlink_to_master":
+            target.symlink_to(master_path)
+            continue
+        target.write_text(text, encoding="utf-8")
+        if student == "symlink_loop":
+            (target.parent / "loop").symlink_to(".")
     return folder

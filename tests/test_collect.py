@@ -44,7 +44,7 @@ def test_collect_folder_copies_regular_files_only(tmp_path):
     hand_in(root, "eve\nil", {NOTEBOOK: NB})
     hand_in(root, "late", {NOTEBOOK: NB, "timestamp.txt": LATE})
 
-    pipe = Pipeline(course, tmp_path / "grading", progress=lambda m: None)
+    pipe = Pipeline(course, tmp_path / "grading", progress=lambda m: None, sandbox="none")
     pipe.max_file_bytes, pipe.max_submission_bytes = 10_000, 20_000
     problems = pipe.collect_folder(root, [ASSIGNMENT])
 
@@ -90,7 +90,7 @@ def test_collect_folder_reports_what_it_cannot_read(tmp_path):
     secret = hand_in(root, "secret", {NOTEBOOK: NB, "locked.txt": "x"}) / "locked.txt"
     secret.chmod(0)
     hand_in(root, "honest", {NOTEBOOK: NB})
-    pipe = Pipeline(course, tmp_path / "grading", progress=lambda m: None)
+    pipe = Pipeline(course, tmp_path / "grading", progress=lambda m: None, sandbox="none")
     problems = pipe.collect_folder(root, [ASSIGNMENT])
     if os.geteuid() != 0:  # root reads anything
         assert problems == ["secret/hostile: ignored 'locked.txt': cannot copy it "
