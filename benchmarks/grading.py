@@ -25,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from optimlab import pipeline, worker
+from optimlab import judging, pipeline, sandbox, worker
 from optimlab.course import assignments, course_dir, masters, nbgrader
 from optimlab.demo import notebook_for
 from optimlab.grading import submission_with
@@ -108,7 +108,8 @@ def p2(tmp: Path) -> dict:
     names = assignments(course)
     hand_in(course, tmp / "subs", "solver", names)
     timer = Timer()
-    timer.wrap(worker, "verdict", "re-check outside the kernel")
+    timer.wrap(judging, "judge_notebook", "judge outside the kernel")
+    timer.wrap(sandbox, "run", "autograde in the sandbox")
     timer.wrap(worker, "nbgrader")
     timer.wrap(pipeline, "nbgrader")
     pipe = Pipeline(course, tmp / "optimlab", progress=lambda m: None)

@@ -127,7 +127,7 @@ def _grade_and_print(pipe, assignments: list[str], problems: list[str], jobs: in
 def cmd_grade(args: argparse.Namespace) -> int:
     """Autograde submissions (a folder or an LMS zip), write feedback and a grades CSV."""
     from .course import course_dir
-    from .pipeline import Pipeline, known_assignments
+    from .pipeline import Pipeline, SandboxUnavailable, known_assignments
 
     started = time.perf_counter()
     course = course_dir(args.course_dir)
@@ -140,7 +140,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"optimlab: {exc}", file=sys.stderr)
         return 2
-    pipe = Pipeline(course, Path(args.workdir), db_url=args.db, progress=_say)
+    try:
+        pipe = Pipeline(course, Path(args.workdir), db_url=args.db, progress=_say,
+                        sandbox=args.sandbox, notebook_timeout=args.notebook_timeout)
+    except SandboxUnavailable as exc:
+        print(f"optimlab: {exc}", file=sys.stderr)
+        return 2
     if source.is_file():
         if len(args.assignment or []) != 1:
             print("optimlab: a zip holds one assignment: name it with --assignment",
@@ -162,6 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .course import course_dir
     from .demo import ASSIGNMENTS, CLASS, write_class
     from .pipeline import Pipeline
+    from .sandbox import unavailable as sandbox_unavailable
 
     started = time.perf_counter()
     course = course_dir(args.course_dir)
@@ -170,7 +176,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     submissions = write_class(course, workdir / "submissions")
     print(f"Demo class: {len(CLASS)} sample students ({', '.join(CLASS)}), "
           f"{len(ASSIGNMENTS)} assignments; submissions in {submissions}", flush=True)
-    pipe = Pipeline(course, workdir / "nbgrader", progress=_say)
+    sandbox = args.sandbox or ("bwrap" if sandbox_unavailable() is None else "none")
+    print("Student code runs " + ("in a bubblewrap sandbox, one per submission" if sandbox ==
+          "bwrap" else f"WITHOUT a sandbox ({sandbox_unavailable()})"), flush=True)
+    pipe = Pipeline(course, workdir / "nbgrader", progress=_say, sandbox=sandbox)
     problems = pipe.collect_folder(submissions, ASSIGNMENTS)
     return _grade_and_print(pipe, ASSIGNMENTS, problems, args.jobs, started)
 
@@ -232,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-timestamps", action="store_true",
                    help="use the timestamp.txt in a student's folder for late penalties "
                    "(students can write it: off by default; zips get theirs from the LMS)")
+    p.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap",
+                   help="run each submission in a bubblewrap sandbox (default; refuses to "
+                   "grade where bwrap cannot run) or, with 'none', without isolation")
+    p.add_argument("--notebook-timeout", type=float, default=900.0,
+                   help="seconds one submission's notebooks may run in all (default: 900)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("demo", help="grade a demo class end to end (the README's main job)")
@@ -240,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "./grading-demo, replaced on each run)")
     p.add_argument("-j", "--jobs", type=_jobs, default=_default_jobs(),
                    help="submissions graded at once (default: the CPU count, at most 8)")
+    p.add_argument("--sandbox", choices=["bwrap", "none"], default=None,
+                   help="default: bwrap where it works here, else none (and it says so)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("progress", help="run the visible checks of your notebooks; your files "

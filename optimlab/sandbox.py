@@ -44,6 +44,8 @@ class Limits:
     file_bytes: int = 256 * 1024**2
     """Largest file a process may write (RLIMIT_FSIZE): the scratch folder is on the host's
     disk."""
+    tmp_bytes: int = 1024**3
+    """The private /tmp, which lives in memory."""
     processes: int = 256
     """Processes at once (a pids cgroup where the grader may make one, as root; RLIMIT_NPROC
     otherwise, which the kernel does not apply to root): a fork bomb."""
@@ -104,9 +106,11 @@ def bwrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: L
         *python_mounts(),
         "--proc", "/proc",  # this PID namespace's processes only
         "--dev", "/dev",  # a minimal /dev: null, zero, random, tty
-        "--tmpfs", "/tmp",  # private and empty, gone with the sandbox
+        # private and empty, gone with the sandbox; in memory, so capped
+        "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
         "--dir", home,  # HOME: private, empty, in that tmpfs
         "--bind", str(scratch), str(scratch),  # the one writable folder on disk
+        "--remount-ro", "/",  # bwrap's own root (where mount points live): read-only too
         "--chdir", str(scratch),
         "--clearenv",  # nothing of the grader's environment but what `env` says
     ]
