@@ -175,7 +175,9 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
     "reads_course_source": (NOTEBOOK, submission(
         "_peek = open('../../../source/hostile/hostile.ipynb').read()\n" + GD), 3,
         "FileNotFoundError"),
-    "ships_fake_modules": (NOTEBOOK, submission(sos=SOS_WRONG), 2, "points withdrawn"),
+    # the kernel imports the real torch and optimlab before any student code: the fakes are
+    # never loaded, and sum_of_squares fails in the kernel as it does in the judge
+    "ships_fake_modules": (NOTEBOOK, submission(sos=SOS_WRONG), 2, ""),
     # the gradebook beside a submission holds no other student: nothing to read or spoil
     "counts_other_students": (NOTEBOOK, submission(
         "import sqlite3\n_db = sqlite3.connect('../../../gradebook.db')\n"
@@ -184,8 +186,8 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
 }
 
 # Files handed in beside the notebook. The kernel runs in the submission's folder, which is on
-# its sys.path: a `torch` package there shadows the real one and can patch it before any test
-# runs; an `optimlab/verdict.py` would fake the re-check's verdict if the re-check imported it.
+# its sys.path: a `torch` package there would shadow the real one and patch it before any test
+# runs, and an `optimlab` package would replace the checks.
 FAKE_TORCH = """import os, sys
 here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
