@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from . import sandbox as sandboxed
 from .course import assignments as course_assignments
@@ -140,6 +141,7 @@ class Pipeline:
                 raise SandboxUnavailable(f"optimlab grade refuses to run student code without "
                                          f"a sandbox: {why}")
         self.sandbox = sandbox
+        self._late: Any = None  # nbgrader's late-penalty preprocessor, made on first use
         self.limits = sandboxed.Limits(wall_s=notebook_timeout,
                                        memory_bytes=int(memory_gb * 1024**3) + 2 * 1024**3)
         self.course = course
@@ -446,9 +448,30 @@ class Pipeline:
                     lines = kept + (notes if k == 0 else [])
                     comment.manual_comment = "\n".join(lines) or None
             gb.db.commit()
+            self._late_penalties(gb, sub)
         src = result.autograded()
         if src is not None and src.is_dir():
             copy_notebooks(src, self.workdir / "autograded" / s / a)
+
+    def _late_penalties(self, gb: Any, sub: Any) -> None:
+        """nbgrader's late penalties, computed here from the trusted timestamp and the
+        course's configured plugin (in the sandbox, the student's code could set its own)."""
+        from nbgrader.preprocessors import AssignLatePenalties
+        from traitlets.config.loader import PyFileConfigLoader
+
+        if self._late is None:
+            config = PyFileConfigLoader("nbgrader_config.py", path=str(self.workdir)).load_config()
+            self._late = AssignLatePenalties(config=config)
+            self._late.init_plugin()
+        late = sub.total_seconds_late
+        for nb in sub.notebooks:
+            nb.late_submission_penalty = None
+            if late > 0:
+                penalty = self._late.plugin_inst.late_submission_penalty(
+                    sub.student.id, nb.score, late)
+                if penalty is not None:
+                    nb.late_submission_penalty = self._late._check_late_penalty(nb, penalty)
+        gb.db.commit()
 
     def unreadable(self, student: str, assignment: str) -> str | None:
         """Why a submission cannot be graded at all (not a notebook), or None."""

@@ -103,12 +103,13 @@ def bwrap_command(argv: list[str], scratch: Path, env: dict[str, str], limits: L
         "--new-session",  # no TIOCSTI into the grader's terminal
         "--cap-drop", "ALL",
         *_system_mounts(),
-        *python_mounts(),
         "--proc", "/proc",  # this PID namespace's processes only
         "--dev", "/dev",  # a minimal /dev: null, zero, random, tty
-        # private and empty, gone with the sandbox; in memory, so capped
+        # private and empty, gone with the sandbox; in memory, so capped. Mounted before the
+        # binds below: a checkout (and its venv) or the scratch folder may live under /tmp
         "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
         "--dir", home,  # HOME: private, empty, in that tmpfs
+        *python_mounts(),
         "--bind", str(scratch), str(scratch),  # the one writable folder on disk
         "--remount-ro", "/",  # bwrap's own root (where mount points live): read-only too
         "--chdir", str(scratch),
