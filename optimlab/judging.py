@@ -99,9 +99,16 @@ def to_plain(value: Any, depth: int = 0) -> Any:
         return {"__object__": "nested too deep"}
     if isinstance(value, torch.Tensor):
         t = value.detach().cpu()
-        return t.clone() if not t.is_sparse else t.to_dense().clone()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value[:MAX_TEXT] if isinstance(value, str) else value
+        t = t.to_dense() if t.layout != torch.strided else t
+        return t.as_subclass(torch.Tensor).contiguous().clone()
+    if value is None:
+        return None
+    for exact in (bool, int, float, str):  # subclasses (numpy's float64) become the plain type
+        if isinstance(value, exact):
+            return exact(value)[:MAX_TEXT] if exact is str else exact(value)
+    if type(value).__module__.startswith("numpy"):
+        with contextlib.suppress(Exception):
+            return torch.as_tensor(value).clone()
     if isinstance(value, (list, tuple)):
         items = [to_plain(v, depth + 1) for v in value]
         return items if isinstance(value, list) else tuple(items)
@@ -164,6 +171,11 @@ def _write(scope: _Scope, entry: dict[str, Any]) -> None:
             os.replace(tmp, scope.path)
 
 
+def grading() -> bool:
+    """Whether a check runs for grading (recorded in a kernel, or replayed by the judge)."""
+    return _current() is not None
+
+
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``, as data: for instructors' own test cells. A test cell that calls
     the student's function through ``optimlab.call`` is judged outside the kernel, on what the
@@ -214,22 +226,79 @@ def _ipython() -> Any:
 
 
 # ----------------------------------------------------------------------------- the trusted side
-def load_records(folder: Path) -> dict[str, list[Any]]:
-    """The records a kernel left, read as data only (``weights_only``), size-limited."""
+def load_records(folder: Path, keys: list[str]) -> dict[str, list[Any]]:
+    """The records a kernel left for the test cells ``keys``: data only, and checked before
+    anything reads them (see :func:`_load_one`). A file that fails is as if the test left none."""
     records: dict[str, list[Any]] = {}
-    if not folder.is_dir() or folder.is_symlink():
+    if folder.is_symlink() or not folder.is_dir():
         return records
-    for path in sorted(folder.glob("*.pt")):
-        try:
-            if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_RECORD_BYTES:
-                continue
-            data = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception:  # not a record: as if the test left none
-            continue
-        if isinstance(data, dict) and isinstance(data.get("calls"), list) and data.get(
-                "cell") == path.stem:
-            records[path.stem] = data["calls"]
+    for key in dict.fromkeys(keys):
+        data = _load_one(folder / f"{key}.pt")
+        if data is not None and data.get("cell") == key:
+            records[key] = data["calls"]
     return records
+
+
+MAX_ELEMENTS = 10_000_000
+"""Tensor elements in one test cell's record (a real one holds a few thousand)."""
+MAX_NODES = 200_000
+
+
+def _load_one(path: Path) -> dict[str, Any] | None:
+    """One record file, or None. A ``torch.save`` file is a zip: every entry must be stored
+    uncompressed (so its size on disk is its size in memory), then ``torch.load`` with
+    ``weights_only`` admits only tensors and plain containers, and :func:`_plain_enough` bounds
+    what came back (no shared containers, no views that expand a tiny storage, no depth)."""
+    import zipfile
+
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if (any(i.compress_type != zipfile.ZIP_STORED for i in infos)
+                    or sum(i.file_size for i in infos) > MAX_RECORD_BYTES):
+                return None
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:
+        return None
+    if not (type(data) is dict and type(data.get("calls")) is list and _plain_enough(data)):
+        return None
+    return data
+
+
+def _plain_enough(data: Any) -> bool:
+    """Exact plain types only, each container once, bounded depth, nodes and tensor sizes."""
+    seen: set[int] = set()
+    elements = nodes = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES or depth > 12:
+            return False
+        kind = type(value)
+        if kind is torch.Tensor:
+            if value.layout != torch.strided or value.device.type != "cpu":
+                return False
+            elements += value.numel()
+            if (elements > MAX_ELEMENTS or value.untyped_storage().nbytes()
+                    < value.numel() * value.element_size()):
+                return False
+        elif kind in (list, tuple, dict):
+            if id(value) in seen:
+                return False
+            seen.add(id(value))
+            items = list(value.items()) if kind is dict else list(value)
+            if kind is dict and not all(type(k) is str for k, _ in items):
+                return False
+            stack += [(v, depth + 1) for v in (dict(items).values() if kind is dict else items)]
+        elif kind is str:
+            if len(value) > MAX_TEXT:
+                return False
+        elif not (value is None or kind in (bool, int, float)):
+            return False
+    return True
 
 
 @contextlib.contextmanager
@@ -263,6 +332,14 @@ class _Placeholder:
     def __getattr__(self, attr: str) -> Any:
         raise NotJudgeable(f"this test uses `{self.__name__}.{attr}` directly")
 
+    def _direct(self, *args: Any) -> Any:
+        raise NotJudgeable(f"this test uses `{self.__name__}` directly")
+
+    __getitem__ = __iter__ = __len__ = __bool__ = __eq__ = __ne__ = __lt__ = __le__ = _direct
+    __gt__ = __ge__ = __add__ = __sub__ = __mul__ = __truediv__ = __neg__ = __float__ = _direct
+    __int__ = __contains__ = __radd__ = __rsub__ = __rmul__ = __rtruediv__ = _direct
+    __hash__ = object.__hash__
+
 
 class _Names(dict):
     """A test cell's namespace: the student's names are placeholders."""
@@ -285,7 +362,6 @@ _JUDGE_LOCK = threading.Lock()
 
 def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
     """Run one test cell of the master on the records of the student's kernel."""
-    import io
     import math
 
     import optimlab
@@ -294,17 +370,17 @@ def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
     base = {"torch": torch, "math": math, "optimlab": optimlab, "make_optimizer": make_optimizer,
             "plots": plots, "problems": problems, "__name__": "__judge__"}
     base.update({k: v for k, v in vars(exercises).items() if k.startswith("check_")})
-    names = _Names(base)
+    names = _Names({**base, "__builtins__": __builtins__,
+                    "print": lambda *args, **kwargs: None})  # the test's prints go nowhere
     try:
         code = compile(source, "test cell", "exec")
     except SyntaxError as exc:
         return Verdict(False, f"the test cell does not compile: {exc}")
     # one cell at a time: torch's global generator is the process's, and parallel workers judge
-    with _JUDGE_LOCK, replaying(source, calls or [], seed), \
-            contextlib.redirect_stdout(io.StringIO()), torch.random.fork_rng():
+    with _JUDGE_LOCK, replaying(source, calls or [], seed) as scope, torch.random.fork_rng():
         torch.manual_seed(cell_seed(seed, cell_key(source)))
         try:
-            exec(code, {"__builtins__": __builtins__}, names)
+            exec(code, names, names)
         except NotJudgeable as exc:
             return Verdict(False, str(exc), judged=False)
         except NoRecord as exc:
@@ -315,6 +391,8 @@ def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
             first = str(exc).strip()
             return Verdict(False, f"{type(exc).__name__}: {first[:MAX_TEXT]}" if first
                            else type(exc).__name__)
+    if scope.position == 0:  # it ran no check on the student's data
+        return Verdict(False, "this test checks nothing outside the kernel", judged=False)
     return Verdict(True, "")
 
 
@@ -322,14 +400,12 @@ def judge_notebook(master: Path, records_dir: Path, seed: int) -> dict[str, Verd
     """Every graded test cell of ``master``, judged on the records in ``records_dir``."""
     import nbformat
 
-    records = load_records(records_dir)
-    out: dict[str, Verdict] = {}
-    for cell in nbformat.read(master, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-            continue
-        out[meta["grade_id"]] = judge_cell(cell.source, records.get(cell_key(cell.source)), seed)
-    return out
+    cells = [c for c in nbformat.read(master, as_version=4).cells
+             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata.get("nbgrader", {}).get("solution")]
+    records = load_records(records_dir, [cell_key(c.source) for c in cells])
+    return {c.metadata.nbgrader["grade_id"]: judge_cell(c.source, records.get(cell_key(c.source)),
+                                                        seed) for c in cells}
 
 
 def grading_seed() -> int:

@@ -28,6 +28,7 @@ import optimlab
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: "
                 "`dnf install bubblewrap`), or pass --sandbox=none to grade without isolation")
 PIDS_CGROUP = Path("/sys/fs/cgroup/pids")
+MEMORY_CGROUP = Path("/sys/fs/cgroup/memory")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Limits:
     file_bytes: int = 256 * 1024**2
     """Largest file a process may write (RLIMIT_FSIZE): the scratch folder is on the host's
     disk."""
+    total_memory_bytes: int = 8 * 1024**3
+    """Memory of all the sandbox's processes together (a memory cgroup, where there is one),
+    the private /tmp included."""
     tmp_bytes: int = 1024**3
     """The private /tmp, which lives in memory."""
     processes: int = 256
@@ -160,10 +164,9 @@ def run(argv: list[str], scratch: Path, env: dict[str, str], limits: Limits,
             child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         else:
             cmd, child_env = argv, {**os.environ, **env}
-        cgroup = _pids_cgroup(limits.processes) if sandbox == "bwrap" else None
-        if cgroup is not None:  # join the cgroup before bwrap forks anything
-            cmd = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup),
-                   *cmd]
+        groups = _cgroups(limits) if sandbox == "bwrap" else []
+        if groups:  # join the cgroups before bwrap forks anything
+            cmd = ["/bin/sh", "-c", _JOIN, str(len(groups)), *map(str, groups), *cmd]
         proc = subprocess.Popen(cmd, cwd=scratch, env=child_env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         timed_out = False
@@ -173,8 +176,8 @@ def run(argv: list[str], scratch: Path, env: dict[str, str], limits: Limits,
             timed_out = True
         finally:
             _kill_group(proc)
-            if cgroup is not None:
-                _remove_cgroup(cgroup)
+            for group in groups:
+                _remove_cgroup(group)
         log.seek(0)
         text = log.read(1 << 20).decode(errors="replace")
     return Outcome(proc.returncode if not timed_out else -9, text, timed_out)
@@ -191,17 +194,29 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _pids_cgroup(limit: int) -> Path | None:
-    """A fresh pids cgroup (v1, as root) capping the sandbox's processes, or None."""
-    if os.geteuid() != 0 or not os.access(PIDS_CGROUP, os.W_OK):
-        return None
-    group = PIDS_CGROUP / f"optimlab-{uuid.uuid4().hex[:12]}"
-    try:
-        group.mkdir()
-        (group / "pids.max").write_text(str(limit))
-    except OSError:
-        return None
-    return group
+_JOIN = ('n=$0; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 97; shift; '
+         'n=$((n - 1)); done; exec "$@"')
+
+
+def _cgroups(limits: Limits) -> list[Path]:
+    """Fresh cgroups (v1, where the grader may make them: as root) capping the sandbox's
+    processes and its memory in all (RLIMIT_AS is per process); none elsewhere."""
+    wanted = [(PIDS_CGROUP, "pids.max", limits.processes),
+              (MEMORY_CGROUP, "memory.limit_in_bytes", limits.total_memory_bytes)]
+    made = []
+    for root, knob, value in wanted:
+        if os.geteuid() != 0 or not os.access(root, os.W_OK):
+            continue
+        group = root / f"optimlab-{uuid.uuid4().hex[:12]}"
+        try:
+            group.mkdir()
+            (group / knob).write_text(str(value))
+        except OSError:
+            with contextlib.suppress(OSError):
+                group.rmdir()
+            continue
+        made.append(group)
+    return made
 
 
 def _remove_cgroup(group: Path) -> None:

@@ -61,8 +61,16 @@ class Graded:
         return bool(self.notebooks)
 
     def autograded(self) -> Path | None:
-        return None if self.folder is None else (
-            self.folder / "autograded" / self.student / self.assignment)
+        """The autograded notebooks' folder, unless the submission made any part of the path a
+        link (to the masters, say, for its feedback to copy)."""
+        if self.folder is None:
+            return None
+        path = self.folder
+        for part in ("autograded", self.student, self.assignment):
+            path = path / part
+            if path.is_symlink() or not path.is_dir():
+                return None
+        return path
 
 
 def make_template(course_source: Path, config: Path, ipython: Path, assignment: str,
@@ -224,8 +232,13 @@ def configured_timeout(config: Path, default: int = 180) -> int:
     return int(value) if isinstance(value, (int, float)) and value > 0 else default
 
 
+MAX_FEEDBACK_BYTES = 100 * 1024**2
+
+
 def copy_notebooks(src: Path, dest: Path) -> None:
-    """Copy the autograded folder's regular files (never links) for nbgrader's feedback."""
+    """Copy the autograded folder's regular files (never links; at most
+    :data:`MAX_FEEDBACK_BYTES` in all) for nbgrader's feedback."""
+    budget = MAX_FEEDBACK_BYTES
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
@@ -236,6 +249,9 @@ def copy_notebooks(src: Path, dest: Path) -> None:
         for f in filenames:
             path = Path(dirpath) / f
             if path.is_file() and not path.is_symlink():
+                budget -= path.stat().st_size
+                if budget < 0:
+                    return
                 shutil.copyfile(path, dest / rel / f)
 
 
@@ -255,11 +271,34 @@ def _intact(db: Path) -> bool:
     try:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
+            con.set_progress_handler(_deadline(10.0), 10_000)
             return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         finally:
             con.close()
     except sqlite3.Error:
         return False
+
+
+def _only_tables(db: Path) -> bool:
+    """No views or triggers: the student's code could have made a query that never ends."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            con.set_progress_handler(_deadline(5.0), 10_000)
+            return con.execute("SELECT COUNT(*) FROM sqlite_master WHERE type IN "
+                               "('view', 'trigger')").fetchone()[0] == 0
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
+
+
+def _deadline(seconds: float):
+    """An SQLite progress handler that stops a query after ``seconds``."""
+    import time
+
+    end = time.monotonic() + seconds
+    return lambda: 1 if time.monotonic() > end else 0
 
 
 def _set_extension(root: Path, student: str, assignment: str, extension: timedelta) -> None:
@@ -276,7 +315,8 @@ def _kernel_grades(root: Path, out: Graded) -> dict[str, NotebookGrades]:
     from nbgrader.api import Gradebook, MissingEntry
 
     found: dict[str, NotebookGrades] = {}
-    if not (root / "gradebook.db").is_file() or not _intact(root / "gradebook.db"):
+    db = root / "gradebook.db"
+    if db.is_symlink() or not db.is_file() or not _intact(db) or not _only_tables(db):
         return found
     try:
         with Gradebook(_db_url(root)) as gb:

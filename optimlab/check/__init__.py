@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..judging import produce
+from ..judging import grading, produce
 from ..registry import get_spec
 from .cases import GROUPS, CheckCase, groups_for, select
 from .guard import static_shortcuts
@@ -59,7 +59,8 @@ def check(
     the references themselves, and no exercise uses it.
     """
     spec = get_spec(optimizer)
-    dev = _resolve_device(device)
+    # while grading, the CPU on both sides: the sandboxed kernel sees no GPU
+    dev = "cpu" if grading() else _resolve_device(device)
     if time_limit is None:  # graders may shorten it for a whole class: OPTIMLAB_TIME_LIMIT
         time_limit = float(os.environ.get("OPTIMLAB_TIME_LIMIT", "10"))
     cases: list[CheckCase] = select(

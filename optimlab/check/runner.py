@@ -207,7 +207,25 @@ def recorded_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Check
 
     out = produce(f"{spec.name}: {case.name}", run,
                   errors=(TimeLimitExceeded, ShortcutUsed, LearnerFailed), rebuild=_failure)
-    return Trajectory(list(out["history"]), list(out["states"]))
+    return _checked(out, problem)
+
+
+def _checked(out: Any, problem: Problem) -> Trajectory:
+    """A recorded trajectory with the problem's steps, tensors, shapes and dtypes, or a failure:
+    what the kernel checked after every call, checked again on the trusted side."""
+    n = len(problem.params)
+    history = out.get("history") if isinstance(out, dict) else None
+    states = out.get("states") if isinstance(out, dict) else None
+    ok = (isinstance(history, list) and len(history) == problem.steps
+          and isinstance(states, list) and len(states) == n
+          and all(isinstance(s, dict) for s in states)
+          and all(isinstance(row, list) and len(row) == n and all(
+              isinstance(t, Tensor) and t.shape == p.shape and t.dtype == p.dtype
+              for t, p in zip(row, problem.params, strict=True)) for row in history))
+    if not ok:
+        raise LearnerFailed("shape", "the recorded results of your function do not have the "
+                            "parameters' steps, shapes and dtypes")
+    return Trajectory(list(history), list(states))
 
 
 def _failure(err: dict[str, Any]) -> BaseException:
