@@ -505,7 +505,8 @@ class Pipeline:
                 for s in self.students(a):
                     try:
                         sub = gb.find_submission(a, s)
-                        rows.append(Row(s, a, sub.score, sub.max_score, sub.needs_manual_grade))
+                        net = sub.score - (sub.late_submission_penalty or 0.0)  # as the CSV
+                        rows.append(Row(s, a, net, sub.max_score, sub.needs_manual_grade))
                     except MissingEntry:
                         why = next((p for p in problems if p.startswith(f"{s}/{a}:")), "")
                         rows.append(Row(s, a, None, assignment.max_score, problem=why))

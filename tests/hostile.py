@@ -149,7 +149,7 @@ CLASS: dict[str, tuple[str, str, float, str]] = {
         GD, "torch.allclose = lambda *a, **k: True\n" + SOS_WRONG), 2, "points withdrawn"),
     "patches_assertionerror": (NOTEBOOK, submission(
         "import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})\n"
-        + GD_WRONG), 3, "points withdrawn"),
+        + GD_WRONG), 3, ""),
     "wraps_torch_optim": (NOTEBOOK, submission(
         "def gd_step(param, grad, state, *, lr=1e-3):\n"
         "    p = param.clone().requires_grad_()\n    p.grad = grad.clone()\n"

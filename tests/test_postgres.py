@@ -40,7 +40,7 @@ def test_parallel_grading_into_postgres(postgres_url, tmp_path, monkeypatch):
     assert not (tmp_path / "grading" / "gradebook.db").exists(), "nothing went to SQLite"
     with Gradebook(postgres_url) as gb:
         stored = {s.student_id: s.score for s in gb.find_assignment(ASSIGNMENT).submissions}
-    graded = {s: v for s, v in expected.items() if s != "writes_the_gradebook"}
+    graded = expected  # every one: the sandbox's gradebook is a scratch copy, read for nothing
     assert stored == graded
     exported = {row["student_id"]: float(row["score"]) for row in read_csv(report.csv)
                 if row["assignment"] == ASSIGNMENT}

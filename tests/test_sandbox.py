@@ -148,11 +148,11 @@ def test_no_network_to_the_host(bwrap: None, scratch: Path) -> None:
 # ------------------------------------------------------------------ /tmp and HOME
 TMP_AND_HOME = """
 import json, os, sys
-scratch, marker, name = sys.argv[1:4]
+scratch, marker, name, *mounts = sys.argv[1:]
 home = os.environ["HOME"]
 seen = []
 for folder, dirs, files in os.walk("/tmp"):
-    if folder == scratch:
+    if folder in (scratch, *mounts):  # bound from the host: not the private /tmp's content
         dirs[:] = []
         continue
     seen += [os.path.join(folder, n) for n in dirs + files]
@@ -165,22 +165,28 @@ print(json.dumps(out))
 """
 
 
+MOUNTS = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+                 Path(optimlab.__file__).resolve().parent})
+
+
 def test_private_tmp_and_home(bwrap: None, scratch: Path) -> None:
     name = f"optimlab-inside-{uuid.uuid4().hex}"
     with tempfile.NamedTemporaryFile(prefix="optimlab-marker-",
                                      dir=tempfile.gettempdir()) as marker:
         outcome = sandbox.run([sys.executable, "-c", TMP_AND_HOME, str(scratch.resolve()),
-                               marker.name, name], scratch, {}, LIMITS)
+                               marker.name, name, *map(str, MOUNTS)], scratch, {}, LIMITS)
         out = report(outcome)
     assert out["marker"] is False
     assert not any(os.path.basename(marker.name) in p for p in out["tmp"])
     assert out["home"].startswith("/tmp/") and out["home_entries"] == []
     assert out["tmpdir"] == "/tmp"
     # /tmp holds HOME and the folders leading to the scratch mount point, nothing else
+    # (and those leading to the Python mounts, where the checkout itself lives under /tmp)
     expected = {out["home"]}
-    if scratch.resolve().is_relative_to("/tmp"):
-        parts = scratch.resolve().relative_to("/tmp").parts
-        expected |= {os.path.join("/tmp", *parts[:i]) for i in range(1, len(parts) + 1)}
+    for mount in (scratch.resolve(), *MOUNTS):
+        if mount.is_relative_to("/tmp"):
+            parts = mount.relative_to("/tmp").parts
+            expected |= {os.path.join("/tmp", *parts[:i]) for i in range(1, len(parts) + 1)}
     assert set(out["tmp"]) == expected, out["tmp"]
     # what was written to /tmp, HOME and next to the scratch folder stayed inside
     for where in (Path(tempfile.gettempdir()), Path("/tmp"), Path(out["home"]),
