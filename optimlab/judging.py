@@ -62,9 +62,12 @@ _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("optimlab
 
 
 def cell_key(source: str) -> str:
-    """A test cell's name in the records: the hash of its source, the same in the kernel
-    (nbgrader restores test cells from the gradebook) and in the master."""
-    return hashlib.sha256(source.strip().encode()).hexdigest()[:32]
+    """A test cell's name in the records: the hash of its code, the same in the kernel
+    (nbgrader restores test cells from the gradebook) and in the master. Blank and comment
+    lines do not count: nbgrader heads a test cell it puts back with a comment."""
+    code = [ln.strip() for ln in source.splitlines()]
+    code = [ln for ln in code if ln and not ln.startswith("#")]
+    return hashlib.sha256("\n".join(code).encode()).hexdigest()[:32]
 
 
 def cell_seed(seed: int, key: str) -> int:

@@ -1,0 +1,124 @@
+"""Judging outside the kernel (optimlab/judging.py), without a kernel: a check run in record
+mode leaves data, the same test cell replayed on that data gives the kernel's verdict, and
+records a submission could craft are refused before anything reads them."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+import optimlab
+from optimlab import judging
+from optimlab.judging import _KERNEL_SCOPE, _Scope, cell_key, judge_cell, load_records
+
+CHECK_GD = ('optimlab.check(gd_step, "gd", "basic")\n### BEGIN HIDDEN TESTS\n'
+            '_ = optimlab.check(gd_step, "gd", "basic", hidden=True)\n### END HIDDEN TESTS')
+SEED = 1234
+
+
+def gd_step(param, grad, state, *, lr=1e-3):
+    param.sub_(lr * grad)
+
+
+def gd_wrong(param, grad, state, *, lr=1e-3):
+    param.add_(lr * grad)
+
+
+def record(folder: Path, source: str, namespace: dict, seed: int = SEED) -> bool:
+    """Run ``source`` as a grading kernel would (recording); whether it raised nothing."""
+    key = cell_key(source)
+    _KERNEL_SCOPE[0] = _Scope(key, [], seed, replay=False, path=folder / f"{key}.pt")
+    try:
+        exec(source, {"optimlab": optimlab, "torch": torch, "display": None, **namespace})
+        return True
+    except AssertionError:
+        return False
+    finally:
+        _KERNEL_SCOPE[0] = None
+
+
+def judged(folder: Path, source: str, seed: int = SEED) -> judging.Verdict:
+    return judge_cell(source, load_records(folder, [cell_key(source)]).get(cell_key(source)),
+                      seed)
+
+
+@pytest.mark.parametrize(("fn", "passes"), [(gd_step, True), (gd_wrong, False)])
+def test_replay_gives_the_kernels_verdict(tmp_path, fn, passes):
+    assert record(tmp_path, CHECK_GD, {"gd_step": fn}) is passes
+    verdict = judged(tmp_path, CHECK_GD)
+    assert verdict.judged and verdict.passed is passes
+    if not passes:
+        assert "does not match torch.optim" in verdict.message
+
+
+def test_hidden_cases_come_from_the_graders_seed(tmp_path):
+    record(tmp_path, CHECK_GD, {"gd_step": gd_step})
+    assert not judged(tmp_path, CHECK_GD, seed=SEED + 1).passed  # other gradients, same data
+
+
+def test_no_record_is_a_fail_and_a_direct_call_is_not_judged(tmp_path):
+    assert not judged(tmp_path, CHECK_GD).passed
+    direct = "assert sos(torch.ones(2)) == 2"
+    verdict = judge_cell(direct, [], SEED)
+    assert not verdict.judged and "directly" in verdict.message
+    nothing = "assert callable(sos)"
+    assert not judge_cell(nothing, None, SEED).judged
+
+
+def test_call_records_return_values_and_comments_do_not_change_the_key(tmp_path):
+    src = "assert torch.allclose(optimlab.call(sos, torch.tensor([1., 2.])), torch.tensor(5.))"
+    assert record(tmp_path, src, {"sos": lambda x: (x * x).sum()})
+    restored = "# This cell was missing. It was added back by nbgrader.\n\n" + src
+    assert judged(tmp_path, restored).passed
+    record(tmp_path, src, {"sos": lambda x: x.sum()})
+    assert not judged(tmp_path, src).passed
+
+
+def test_numpy_scalars_are_recorded_as_numbers(tmp_path):
+    np = pytest.importorskip("numpy")
+    src = "assert float(optimlab.call(f)) == 0.5"
+    assert record(tmp_path, src, {"f": lambda: np.float64(0.5)})
+    assert judged(tmp_path, src).passed
+
+
+def _forge(folder: Path, source: str, calls: list, *, compress: bool = False) -> None:
+    path = folder / f"{cell_key(source)}.pt"
+    torch.save({"cell": cell_key(source), "calls": calls}, path)
+    if compress:
+        packed = folder / "packed.pt"
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(packed, "w",
+                                                           zipfile.ZIP_DEFLATED) as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, src.read(info))
+        packed.replace(path)
+
+
+def test_crafted_records_are_refused(tmp_path):
+    src = "x = optimlab.call(f)"
+    bomb: list = ["x"]
+    for _ in range(30):
+        bomb = [bomb, bomb]
+    for calls, compress in [
+        ([{"label": "optimlab.call", "out": torch.zeros(1).expand(2**40)}], False),
+        ([{"label": "optimlab.call", "out": bomb}], False),
+        ([{"label": "optimlab.call", "out": torch.zeros(10)}], True),
+    ]:
+        _forge(tmp_path, src, calls, compress=compress)
+        assert load_records(tmp_path, [cell_key(src)]) == {}, (calls, compress)
+    _forge(tmp_path, src, [{"label": "optimlab.call", "out": torch.zeros(10)}])
+    assert cell_key(src) in load_records(tmp_path, [cell_key(src)])
+
+
+def test_an_empty_trajectory_does_not_pass(tmp_path):
+    record(tmp_path, CHECK_GD, {"gd_step": gd_step})
+    key = cell_key(CHECK_GD)
+    calls = load_records(tmp_path, [key])[key]
+    for entry in calls:
+        if isinstance(entry["out"], dict) and "history" in entry["out"]:
+            entry["out"] = {"history": [[torch.empty(0)] * 7] * 20, "states": [{}] * 7}
+    _forge(tmp_path, CHECK_GD, calls)
+    verdict = judged(tmp_path, CHECK_GD)
+    assert verdict.judged and not verdict.passed
