@@ -23,6 +23,7 @@ from .hostile import (
     DAEMON_MARK,
     HOST_TRACES,
     ISOLATION,
+    SANDBOX,
     make_course,
     write_class,
     write_isolation_class,
@@ -41,7 +42,7 @@ def test_hostile_class(students, tmp_path, monkeypatch):
     work = tmp_path / "grading"
 
     def grade(jobs):
-        pipe = Pipeline(course, work, progress=lambda msg: None, timeout=15)
+        pipe = Pipeline(course, work, progress=lambda msg: None, timeout=15, sandbox=SANDBOX)
         problems = pipe.collect_folder(submissions, [ASSIGNMENT])
         report = pipe.grade([ASSIGNMENT], jobs=jobs)
         report.problems[:0] = problems

@@ -8,9 +8,16 @@ from datetime import datetime
 import pytest
 
 from optimlab.pipeline import Pipeline
-from optimlab.sandbox import unavailable as sandbox_unavailable
 
-from .hostile import ASSIGNMENT, CLASS, NOTEBOOK, _add_cell_before, make_course, submission
+from .hostile import (
+    ASSIGNMENT,
+    CLASS,
+    NOTEBOOK,
+    SANDBOX,
+    _add_cell_before,
+    make_course,
+    submission,
+)
 
 REWRITES_ITS_TIMESTAMP = submission(edit=_add_cell_before(
     "gd_step", "import glob\nfor _p in glob.glob('../../../submitted/*/*/timestamp.txt'):\n"
@@ -33,9 +40,8 @@ def test_late_penalty_from_the_trusted_timestamp(tmp_path, monkeypatch):
         folder.mkdir(parents=True)
         (folder / NOTEBOOK).write_text(text, encoding="utf-8")
         (folder / "timestamp.txt").write_text(stamp)
-    sandbox = "bwrap" if sandbox_unavailable() is None else "none"
     pipe = Pipeline(course, tmp_path / "grading", progress=lambda msg: None, timeout=15,
-                    sandbox=sandbox)
+                    sandbox=SANDBOX)
     with Gradebook(pipe.db_url) as gb:
         gb.update_or_create_assignment(ASSIGNMENT, duedate=datetime(2025, 1, 1))
     pipe.collect_folder(tmp_path / "submissions", [ASSIGNMENT], trust_timestamps=True)

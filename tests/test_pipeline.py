@@ -16,13 +16,15 @@ from optimlab.demo import ASSIGNMENTS, EXPECTED, write_class
 from optimlab.grading import submission_with
 from optimlab.pipeline import Pipeline, read_csv
 
+from .hostile import SANDBOX
+
 COURSE = course_dir()
 
 
 @pytest.mark.slow(seconds=350)
 def test_demo_class_end_to_end_and_regrade(tmp_path):
     submissions = write_class(COURSE, tmp_path / "submissions")
-    pipe = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None)
+    pipe = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None, sandbox=SANDBOX)
     assert pipe.collect_folder(submissions, ASSIGNMENTS) == []
     report = pipe.grade(ASSIGNMENTS)
     got = {}
@@ -50,7 +52,8 @@ def test_demo_class_end_to_end_and_regrade(tmp_path):
     table = report.table()
     assert "ada_complete" in table and "21/21" in table and "missing" in table
     # grading again changes nothing
-    again = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None).grade(ASSIGNMENTS)
+    again = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None,
+                     sandbox=SANDBOX).grade(ASSIGNMENTS)
     assert again.scores() == report.scores()
     assert not (ROOT / "notebooks" / "gradebook.db").exists()
 
@@ -65,7 +68,7 @@ def test_grade_an_lms_zip(tmp_path, capsys):
         z.writestr("01_gradient_descent_bob_attempt_2026-11-25-11-00-00_01_gradient_descent.ipynb",
                    (ROOT / "notebooks" / "01_gradient_descent" / master.name).read_text())
     rc = main(["grade", str(archive), "--assignment", "01_gradient_descent",
-               "--workdir", str(tmp_path / "g")])
+               "--workdir", str(tmp_path / "g"), "--sandbox", SANDBOX])
     out = capsys.readouterr().out
     assert rc == 0
     assert "ada      5/5" in out and "bob      0/5" in out

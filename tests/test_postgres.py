@@ -7,7 +7,7 @@ import pytest
 
 from optimlab.pipeline import Pipeline, read_csv
 
-from .hostile import ASSIGNMENT, CLASS, make_course, write_class
+from .hostile import ASSIGNMENT, CLASS, SANDBOX, make_course, write_class
 from .postgres import Unavailable, local_server
 
 STUDENTS = ["honest", "honest_alt", "raises_in_step", "patches_allclose", "calls_sys_exit",
@@ -31,7 +31,7 @@ def test_parallel_grading_into_postgres(postgres_url, tmp_path, monkeypatch):
     course = make_course(tmp_path / "course")
     submissions = write_class(tmp_path / "submissions", STUDENTS)
     pipe = Pipeline(course, tmp_path / "grading", db_url=postgres_url,
-                    progress=lambda msg: None, timeout=15)
+                    progress=lambda msg: None, timeout=15, sandbox=SANDBOX)
     pipe.collect_folder(submissions, [ASSIGNMENT])
     report = pipe.grade([ASSIGNMENT], jobs=2)
 

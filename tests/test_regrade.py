@@ -8,7 +8,7 @@ import pytest
 
 from optimlab.pipeline import Pipeline
 
-from .hostile import ASSIGNMENT, CLASS, NOTEBOOK, make_course, write_class
+from .hostile import ASSIGNMENT, CLASS, NOTEBOOK, SANDBOX, make_course, write_class
 
 
 @pytest.mark.slow(seconds=50)
@@ -18,7 +18,8 @@ def test_regrade_keeps_manual_grades_and_clears_withdrawals(tmp_path, monkeypatc
     monkeypatch.setenv("OPTIMLAB_TIME_LIMIT", "2")
     course = make_course(tmp_path / "course")
     submissions = write_class(tmp_path / "submissions", ["honest", "patches_allclose"])
-    pipe = Pipeline(course, tmp_path / "grading", progress=lambda msg: None, timeout=15)
+    pipe = Pipeline(course, tmp_path / "grading", progress=lambda msg: None, timeout=15,
+                    sandbox=SANDBOX)
     pipe.collect_folder(submissions, [ASSIGNMENT])
     first = pipe.grade([ASSIGNMENT], jobs=2).scores()
     # patches_allclose: gd_step right (2), sum_of_squares wrong, which its patch hid in the kernel
