@@ -19,7 +19,7 @@ from optimlab import reference as ref
 from optimlab.check import check
 from optimlab.check.cases import select
 from optimlab.check.runner import problem_for, torch_trajectory
-from optimlab.registry import SPECS
+from optimlab.optimizers.registry import SPECS
 
 TARGET_S = 0.3
 

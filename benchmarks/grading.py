@@ -25,11 +25,12 @@ from pathlib import Path
 
 import nbformat
 
-from optimlab import judging, pipeline, sandbox, worker
-from optimlab.course import assignments, course_dir, masters, nbgrader
-from optimlab.demo import notebook_for
-from optimlab.grading import submission_with
-from optimlab.pipeline import Pipeline
+from optimlab import judging
+from optimlab.grade import pipeline, sandbox, worker
+from optimlab.grade.course import assignments, course_dir, masters, nbgrader
+from optimlab.grade.demo import notebook_for
+from optimlab.grade.pipeline import Pipeline
+from optimlab.grade.scratch import submission_with
 
 P2_TARGET, P3_TARGET = 1.2, 1.7
 KINDS = ["solution", "mistake", "blank", "first exercise only", "solution", "not a notebook"]

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from optimlab.worker import ONE_THREAD  # as `./run test` sets it: one torch thread a worker
+from optimlab.grade.worker import ONE_THREAD  # as `./run test` sets it: one torch thread a worker
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 300.0

@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 
-from optimlab.course import assignments, course_dir, execute, masters
+from optimlab.grade.course import assignments, course_dir, execute, masters
 
 TARGET_EACH_S, TARGET_ALL_S = 60.0, 300.0
 

@@ -1,10 +1,13 @@
-"""optimlab: build each neural-network optimizer yourself, checked against ``torch.optim``."""
+"""optimlab: build each neural-network optimizer yourself, checked against ``torch.optim``.
+
+Four layers, each importing only those below it: ``optimizers`` (the math), ``check`` (the
+checker), ``learn`` (what the notebooks use) and ``grade`` (the instructor's tooling).
+"""
 
 from . import reference
-from .adapter import StepFunctionOptimizer, make_optimizer
 from .check import check
 from .judging import call
-from .registry import SPECS, get_spec
+from .optimizers import SPECS, StepFunctionOptimizer, get_spec, make_optimizer
 
 __all__ = ["SPECS", "StepFunctionOptimizer", "call", "check", "get_spec", "make_optimizer",
            "reference"]

@@ -22,8 +22,8 @@ def _device(arg: str) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check every reference optimizer against torch.optim and print a table."""
-    from .registry import SPECS
-    from .verify import all_checks, format_table
+    from .optimizers.registry import SPECS
+    from .optimizers.verify import all_checks, format_table
 
     names = args.optimizers or list(SPECS)
     unknown = [n for n in names if n not in SPECS]
@@ -60,7 +60,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     """Regenerate the student release and the executed solutions from the masters."""
-    from .course import assignments, course_dir, release, stale
+    from .grade.course import assignments, course_dir, release, stale
 
     course = course_dir(args.course_dir)
     if not (course / "source").is_dir():
@@ -126,8 +126,8 @@ def _grade_and_print(pipe, assignments: list[str], problems: list[str], jobs: in
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Autograde submissions (a folder or an LMS zip), write feedback and a grades CSV."""
-    from .course import course_dir
-    from .pipeline import Pipeline, SandboxUnavailable, known_assignments
+    from .grade.course import course_dir
+    from .grade.pipeline import Pipeline, SandboxUnavailable, known_assignments
 
     started = time.perf_counter()
     course = course_dir(args.course_dir)
@@ -164,10 +164,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Grade a demo class end to end: the README's main job."""
-    from .course import course_dir
-    from .demo import ASSIGNMENTS, CLASS, write_class
-    from .pipeline import Pipeline
-    from .sandbox import unavailable as sandbox_unavailable
+    from .grade.course import course_dir
+    from .grade.demo import ASSIGNMENTS, CLASS, write_class
+    from .grade.pipeline import Pipeline
+    from .grade.sandbox import unavailable as sandbox_unavailable
 
     started = time.perf_counter()
     course = course_dir(args.course_dir)
@@ -186,7 +186,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_progress(args: argparse.Namespace) -> int:
     """Run the visible checks of your own notebooks and say what is left."""
-    from .progress import format_progress, progress
+    from .learn.progress import format_progress, progress
 
     folder = Path(args.folder)
     if not folder.is_dir():

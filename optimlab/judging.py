@@ -368,7 +368,8 @@ def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
     import math
 
     import optimlab
-    from optimlab import exercises, make_optimizer, plots, problems
+    from optimlab import make_optimizer
+    from optimlab.learn import exercises, plots, problems
 
     base = {"torch": torch, "math": math, "optimlab": optimlab, "make_optimizer": make_optimizer,
             "plots": plots, "problems": problems, "__name__": "__judge__"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from optimlab.course import ROOT
-from optimlab.sandbox import unavailable as sandbox_unavailable
+from optimlab.grade.course import ROOT
+from optimlab.grade.sandbox import unavailable as sandbox_unavailable
 
 ASSIGNMENT = "hostile"
 #: How the end-to-end tests grade: in the sandbox where bwrap works (CI installs it), else

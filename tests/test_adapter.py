@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from optimlab import StepFunctionOptimizer, make_optimizer
+from optimlab.optimizers.registry import SPECS
 from optimlab.reference import adam_step, sgd_step
-from optimlab.registry import SPECS
 
 F64 = torch.float64
 NAMES = list(SPECS)

@@ -8,7 +8,7 @@ import torch
 
 from optimlab import reference as ref
 from optimlab.check import GROUPS, catalogue, check
-from optimlab.registry import SPECS
+from optimlab.optimizers.registry import SPECS
 
 from .learners import broken
 from .learners.correct import CORRECT

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from optimlab.cli import build_parser
-from optimlab.pipeline import Pipeline
+from optimlab.grade.pipeline import Pipeline
 
 from .hostile import ASSIGNMENT, NOTEBOOK, make_course, submission
 

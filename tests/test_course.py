@@ -10,8 +10,8 @@ import json
 import nbformat
 import pytest
 
-from optimlab.course import ROOT, assignments, course_dir, masters, stale
-from optimlab.grading import Course, solution_code, submission_with
+from optimlab.grade.course import ROOT, assignments, course_dir, masters, stale
+from optimlab.grade.scratch import Course, solution_code, submission_with
 
 COURSE = course_dir()
 ASSIGNMENTS = assignments(COURSE)

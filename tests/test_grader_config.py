@@ -7,7 +7,7 @@ import sqlite3
 import tempfile
 from contextlib import closing
 
-from optimlab.course import ROOT, nbgrader
+from optimlab.grade.course import ROOT, nbgrader
 
 # loaded, this would leave a marker and point the gradebook somewhere that cannot exist
 HOSTILE = """from pathlib import Path

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from optimlab.course import ROOT
-from optimlab.pipeline import Pipeline
-from optimlab.sandbox import unavailable as sandbox_unavailable
+from optimlab.grade.course import ROOT
+from optimlab.grade.pipeline import Pipeline
+from optimlab.grade.sandbox import unavailable as sandbox_unavailable
 
 from .hostile import (
     ASSIGNMENT,

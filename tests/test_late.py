@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from optimlab.pipeline import Pipeline
+from optimlab.grade.pipeline import Pipeline
 
 from .hostile import (
     ASSIGNMENT,

@@ -183,8 +183,8 @@ def test_nadam_mu_product_is_float32_unless_default_dtype_is_float64():
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw",
                                   "adamax", "nadam"])
 def test_references_bitwise_with_float64_default_dtype(name):
-    from optimlab.registry import SPECS
-    from optimlab.verify import verify
+    from optimlab.optimizers.registry import SPECS
+    from optimlab.optimizers.verify import verify
 
     old = torch.get_default_dtype()
     try:

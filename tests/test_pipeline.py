@@ -11,10 +11,10 @@ import nbformat
 import pytest
 
 from optimlab.cli import main
-from optimlab.course import ROOT, course_dir, masters
-from optimlab.demo import ASSIGNMENTS, EXPECTED, write_class
-from optimlab.grading import submission_with
-from optimlab.pipeline import Pipeline, read_csv
+from optimlab.grade.course import ROOT, course_dir, masters
+from optimlab.grade.demo import ASSIGNMENTS, EXPECTED, write_class
+from optimlab.grade.pipeline import Pipeline, read_csv
+from optimlab.grade.scratch import submission_with
 
 from .hostile import SANDBOX
 

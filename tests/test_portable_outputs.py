@@ -5,7 +5,7 @@ plain C++ on others), and they round float32 differently in the last bit. A prin
 a float32, or the end of a long float32 training run, then differs from machine to machine.
 The notebooks print at the precision a cell's point needs. The few cells whose numbers
 legitimately depend on the CPU (training runs) are tagged ``nbval-ignore-output`` and assert
-what they claim instead, with :func:`optimlab.problems.compare_runs`.
+what they claim instead, with :func:`optimlab.learn.problems.compare_runs`.
 
 The main nbval run (``./run test``) executes the solutions with the machine's own kernels on
 one torch thread; here they run again with other kernels and two threads.
@@ -21,8 +21,8 @@ import nbformat
 import pytest
 import torch
 
-from optimlab import problems
-from optimlab.course import ROOT, assignments, course_dir, masters
+from optimlab.grade.course import ROOT, assignments, course_dir, masters
+from optimlab.learn import problems
 
 IGNORE = "nbval-ignore-output"
 NATIVE = torch.backends.cpu.get_cpu_capability().lower()

@@ -3,7 +3,8 @@
 Each run is 50 steps of a fixed gradient sequence over six tensors (0-d, 1-D, 2-D, a
 non-contiguous view, an empty tensor, coordinates whose gradient is always zero) in two param
 groups. Parameters after every step and the final state must agree within the documented
-tolerances of :data:`optimlab.verify.TOLERANCES`: bitwise against torch's single-tensor path.
+tolerances of :data:`optimlab.optimizers.verify.TOLERANCES`:
+bitwise against torch's single-tensor path.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optimlab.registry import SPECS
-from optimlab.verify import verify
+from optimlab.optimizers.registry import SPECS
+from optimlab.optimizers.verify import verify
 
 MATRIX = [
     pytest.param(spec, case, dtype, impl, id=f"{spec.name}-{case.name}-{str(dtype)[6:]}-{impl}")
@@ -78,8 +79,8 @@ def test_a_mismatch_is_detected():
     """The comparison can fail: a reference with one wrong constant does not pass."""
     import functools
 
+    from optimlab.optimizers.registry import Case, OptimizerSpec
     from optimlab.reference import adam_step
-    from optimlab.registry import Case, OptimizerSpec
 
     @functools.wraps(adam_step)
     def off_by_a_hair(param, grad, state, **kw):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimlab.pipeline import Pipeline
+from optimlab.grade.pipeline import Pipeline
 
 from .hostile import ASSIGNMENT, CLASS, NOTEBOOK, SANDBOX, make_course, write_class
 

@@ -1,4 +1,5 @@
-"""The bubblewrap sandbox that student code is graded in (optimlab.sandbox), with real ``bwrap``.
+"""The bubblewrap sandbox that student code is graded in (optimlab.grade.sandbox), with real
+``bwrap``.
 
 What is checked, each from inside a sandbox:
 
@@ -33,9 +34,9 @@ from pathlib import Path
 import pytest
 
 import optimlab
-from optimlab import sandbox
-from optimlab.course import ROOT
-from optimlab.pipeline import Pipeline, SandboxUnavailable
+from optimlab.grade import sandbox
+from optimlab.grade.course import ROOT
+from optimlab.grade.pipeline import Pipeline, SandboxUnavailable
 
 from .hostile import make_course
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optimlab.registry import SPECS, Case
-from optimlab.verify import verify
+from optimlab.optimizers.registry import SPECS, Case
+from optimlab.optimizers.verify import verify
 
 common = pytest.importorskip(
     "torch.testing._internal.common_optimizers", reason="needs torch's test inputs (expecttest)"

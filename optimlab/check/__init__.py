@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..judging import grading, produce
-from ..registry import get_spec
+from ..optimizers.registry import get_spec
 from .cases import GROUPS, CheckCase, groups_for, select
 from .guard import static_shortcuts
 from .mistakes import Mistake, catalogue

@@ -21,7 +21,7 @@ import torch
 import optimlab
 
 _TORCH_OPTIM_DIR = os.path.dirname(torch.optim.__file__) + os.sep
-_REFERENCE_DIR = os.path.join(os.path.dirname(optimlab.__file__), "reference") + os.sep
+_REFERENCE_DIR = os.path.join(os.path.dirname(optimlab.__file__), "optimizers") + os.sep
 _OPTIMLAB_DIR = os.path.dirname(optimlab.__file__) + os.sep
 
 #: Attribute names that only a shortcut needs: torch.optim itself and torch's fused kernels.
@@ -118,13 +118,13 @@ def static_shortcuts(fn: Callable[..., Any]) -> list[str]:
             obj = gl.get(name)
             mod = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
             if isinstance(mod, str) and (
-                mod.startswith("torch.optim") or mod.startswith("optimlab.reference")
+                mod.startswith(("torch.optim", "optimlab.reference", "optimlab.optimizers"))
             ):
                 found.append(f"`{name}` (from {mod})")
     for cell in getattr(fn, "__closure__", None) or ():
         with contextlib.suppress(ValueError):
             mod = getattr(cell.cell_contents, "__module__", "") or ""
-            if mod.startswith(("torch.optim", "optimlab.reference")):
+            if mod.startswith(("torch.optim", "optimlab.reference", "optimlab.optimizers")):
                 found.append(f"a captured object from {mod}")
     return sorted(set(found))
 

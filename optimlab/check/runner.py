@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from ..judging import hidden_seed, produce
-from ..registry import OptimizerSpec
-from ..trajectory import Problem, make_problem, split_groups
+from ..optimizers.registry import OptimizerSpec
+from ..optimizers.trajectory import Problem, make_problem, split_groups
 from .cases import SHAPES, CheckCase
 from .guard import (
     ShortcutUsed,

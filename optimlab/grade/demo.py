@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 from .course import ROOT, masters
-from .grading import solution_code, submission_with
+from .scratch import solution_code, submission_with
 
 ASSIGNMENTS = ["01_gradient_descent", "04_adagrad", "07_adam"]
 

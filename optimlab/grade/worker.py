@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import judging
+from .. import judging
+from ..judging import grading_seed
 from . import sandbox as sandboxed
 from .course import nbgrader
-from .judging import grading_seed
 from .sandbox import Limits
 
 WITHDRAWN = "points withdrawn: judged outside your notebook's kernel, the test fails"

@@ -18,7 +18,7 @@ from typing import Any
 import nbformat
 
 KERNEL = "python3"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def course_dir(path: str | Path | None = None) -> Path:

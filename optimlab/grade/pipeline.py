@@ -161,7 +161,7 @@ class Pipeline:
 
     def run(self, *args: str) -> None:
         """An nbgrader command on the real gradebook (no student code: autograde runs in
-        :func:`optimlab.worker.grade_submission`)."""
+        :func:`optimlab.grade.worker.grade_submission`)."""
         nbgrader([*args, f"--db={self.db_url}", "--log-level=WARN"], self.workdir)
 
     # ------------------------------------------------------------------ collecting
@@ -313,7 +313,7 @@ class Pipeline:
     def grade(self, assignments: list[str], jobs: int = 1) -> Report:
         """Autograde every collected submission, ``jobs`` at a time, then write feedback and
         the grades CSV. Each submission runs in its own scratch course folder (see
-        :mod:`optimlab.worker`); only this thread writes the gradebook."""
+        :mod:`optimlab.grade.worker`); only this thread writes the gradebook."""
         problems: list[str] = []
         if self.sandbox == "none":
             self.say(f"WARNING: {NO_SANDBOX}")

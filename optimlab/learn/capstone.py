@@ -14,9 +14,9 @@ from typing import Any
 import nbformat
 import torch
 
-from . import reference
-from .check import check
-from .check.guard import TimeLimitExceeded, time_limit
+from .. import reference
+from ..check import check
+from ..check.guard import TimeLimitExceeded, time_limit
 
 #: optimizer -> (assignment, solution cell grade_id, function name)
 EXERCISES: dict[str, tuple[str, str, str]] = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from . import reference as ref
+from . import _steps as ref
 from .adapter import StepFunction, hyperparameters_of
 
 
