@@ -16,10 +16,9 @@ import time
 import torch
 
 from optimlab import reference as ref
-from optimlab.check import check
-from optimlab.check.cases import select
-from optimlab.check.runner import problem_for, torch_trajectory
+from optimlab.check import check, select
 from optimlab.optimizers.registry import SPECS
+from optimlab.optimizers.trajectory import problem_for, run_oracle
 
 TARGET_S = 0.3
 
@@ -28,7 +27,7 @@ def torch_only(name: str) -> float:
     spec = SPECS[name]
     start = time.perf_counter()
     for case in select(name, None):
-        torch_trajectory(spec, case, problem_for(case, "cpu", 0), "single")
+        run_oracle(spec, case, problem_for(case, "cpu", 0), "single")
     return time.perf_counter() - start
 
 

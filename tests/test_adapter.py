@@ -15,11 +15,15 @@ from optimlab.reference import adam_step, sgd_step
 
 F64 = torch.float64
 NAMES = list(SPECS)
-# Learning rates that make a 40-step run move visibly for each optimizer.
-LR = {"gd": 0.1, "sgd": 0.05, "adagrad": 0.05, "adadelta": 1.0, "rmsprop": 1e-2, "adam": 1e-2,
-      "adamw": 1e-2, "adamax": 2e-2, "nadam": 1e-2}
-EXTRA = {"sgd": {"momentum": 0.9, "nesterov": True}, "rmsprop": {"momentum": 0.5},
-         "adam": {"amsgrad": True}, "adamw": {"weight_decay": 0.1}}
+
+
+def training_hyper(spec):
+    """Every flag the spec's extras set at once (but maximize), at the lr of its schedule case:
+    settings that move a 40-step run visibly, read from the registry."""
+    flags = dict(next((h for n, h in spec.extras if n == "all flags"), {}))
+    flags.pop("maximize", None)
+    lr = next(c.hyper["lr"] for c in spec.groups["basic"].cases if c.lr_change)
+    return {**flags, "lr": lr}
 
 
 def data():
@@ -55,7 +59,7 @@ def losses(net, opt, steps=40, closure=False):
 
 def twins(name):
     spec = SPECS[name]
-    hyper = {"lr": LR[name], **EXTRA.get(name, {})}
+    hyper = training_hyper(spec)
     a, b = model(), model()
     ours = StepFunctionOptimizer(a.parameters(), spec.step_fn, **hyper)
     theirs = spec.torch_optimizer(b.parameters(), **hyper)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from optimlab import reference as ref
+from optimlab.optimizers.registry import SPECS
 
 F64 = torch.float64
 
@@ -180,8 +181,7 @@ def test_nadam_mu_product_is_float32_unless_default_dtype_is_float64():
         torch.set_default_dtype(old)
 
 
-@pytest.mark.parametrize("name", ["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw",
-                                  "adamax", "nadam"])
+@pytest.mark.parametrize("name", list(SPECS))
 def test_references_bitwise_with_float64_default_dtype(name):
     from optimlab.optimizers.registry import SPECS
     from optimlab.optimizers.verify import verify
@@ -190,7 +190,7 @@ def test_references_bitwise_with_float64_default_dtype(name):
     try:
         torch.set_default_dtype(F64)
         spec = SPECS[name]
-        for case in spec.cases:
+        for case in spec.cases():
             if not case.has_tensor_hyper:
                 assert verify(spec, case, impl="single").diff.max_abs == 0.0
     finally:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optimlab.optimizers.registry import SPECS, Case
+from optimlab.optimizers.cases import Case
+from optimlab.optimizers.registry import SPECS
 from optimlab.optimizers.verify import verify
 
 common = pytest.importorskip(
@@ -28,7 +29,8 @@ def _inputs(device: str):
             continue
         for inp in info.optim_inputs_func(device, torch.float64):
             hyper = {k: v for k, v in inp.kwargs.items() if k not in SWITCHES}
-            out.append(pytest.param(spec, Case(inp.desc, hyper), id=f"{spec.name}-{inp.desc}"))
+            case = Case("torch's inputs", inp.desc, hyper)
+            out.append(pytest.param(spec, case, id=f"{spec.name}-{inp.desc}"))
     return out
 
 
@@ -37,7 +39,7 @@ def _inputs(device: str):
 def test_torch_inputs_cpu(spec, case, dtype):
     for impl in spec.impls(case):
         check = verify(spec, case, dtype=dtype, impl=impl)
-        assert check.ok, f"{impl}: {check.diff.first_bad}"
+        assert check.ok, f"{impl}: {check.diff.describe()}"
 
 
 def test_there_are_torch_inputs_for_every_optimizer():
@@ -51,4 +53,4 @@ def test_there_are_torch_inputs_for_every_optimizer():
 def test_torch_inputs_cuda(spec, case):
     for impl in spec.impls(case):
         check = verify(spec, case, dtype=torch.float32, impl=impl, device="cuda")
-        assert check.ok, f"{impl}: {check.diff.first_bad}"
+        assert check.ok, f"{impl}: {check.diff.describe()}"

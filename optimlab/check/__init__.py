@@ -9,16 +9,33 @@ from typing import Any
 
 import torch
 
-from ..judging import grading, produce
+from ..optimizers.cases import Case, Group
+from ..optimizers.cases import select as _select
+from ..optimizers.mistakes import Mistake
 from ..optimizers.registry import get_spec
-from .cases import GROUPS, CheckCase, groups_for, select
 from .guard import static_shortcuts
-from .mistakes import Mistake, catalogue
+from .recording import grading, produce
 from .report import CaseResult, CheckResult
+from .runner import catalogue as _catalogue
 from .runner import run_case
 
-__all__ = ["GROUPS", "CaseResult", "CheckCase", "CheckResult", "Mistake", "catalogue", "check",
-           "groups_for"]
+__all__ = ["Case", "CaseResult", "CheckResult", "Mistake", "catalogue", "check", "groups_for",
+           "select"]
+
+
+def groups_for(optimizer: str) -> dict[str, Group]:
+    """The groups of one optimizer, visible ones first and ``hidden`` last."""
+    return get_spec(optimizer).groups
+
+
+def select(optimizer: str, groups: str | list[str] | None, hidden: bool = False) -> list[Case]:
+    """The cases a check of ``groups`` runs (see :func:`optimlab.optimizers.cases.select`)."""
+    return _select(groups_for(optimizer), groups, hidden, owner=optimizer)
+
+
+def catalogue(optimizer: str) -> list[Mistake]:
+    """Every mistake the checker can name for ``optimizer``."""
+    return _catalogue(get_spec(optimizer))
 
 
 def _resolve_device(device: str) -> str:
@@ -63,13 +80,12 @@ def check(
     dev = "cpu" if grading() else _resolve_device(device)
     if time_limit is None:  # graders may shorten it for a whole class: OPTIMLAB_TIME_LIMIT
         time_limit = float(os.environ.get("OPTIMLAB_TIME_LIMIT", "10"))
-    cases: list[CheckCase] = select(
+    cases: list[Case] = select(
         spec.name, list(groups) if isinstance(groups, (list, tuple)) else groups, hidden
     )
     name = getattr(fn, "__name__", repr(fn))
     start = time.perf_counter()
     results: list[CaseResult] = []
-    notes: list[str] = []
     shortcuts = [] if allow_reference else produce("shortcuts", lambda: static_shortcuts(fn))
     if shortcuts:
         msg = (f"your function uses {', '.join(shortcuts)}: calling torch.optim or optimlab's "
@@ -81,20 +97,14 @@ def check(
             if stopped is not None:
                 results.append(CaseResult(case, passed=False, kind="skipped", message=stopped))
                 continue
-            impls = ["single"]
-            if torch.device(dev).type == "cuda":
-                hyper_tensor = any(isinstance(v, torch.Tensor) for v in case.hyper.values())
-                if not hyper_tensor:
-                    impls.append("foreach")
-                if spec.has_fused:
-                    impls.append("fused")
-            res = run_case(fn, spec, case, device=dev, impls=tuple(impls),
+            impls = spec.impls(case) if torch.device(dev).type == "cuda" else ("single",)
+            res = run_case(fn, spec, case, device=dev, impls=impls,
                            time_limit_s=time_limit, explain=explain,
                            allow_reference=allow_reference)
             results.append(res)
             if res.kind in ("timeout", "shortcut"):
                 stopped = f"not run: an earlier case ended with {res.kind}"
-    result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start, notes)
+    result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start)
     if not result.passed and raise_on_failure:
         if display:  # the exception hides the return value, so show the report first
             _show(result)

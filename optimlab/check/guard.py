@@ -21,7 +21,6 @@ import torch
 import optimlab
 
 _TORCH_OPTIM_DIR = os.path.dirname(torch.optim.__file__) + os.sep
-_REFERENCE_DIR = os.path.join(os.path.dirname(optimlab.__file__), "optimizers") + os.sep
 _OPTIMLAB_DIR = os.path.dirname(optimlab.__file__) + os.sep
 
 #: Attribute names that only a shortcut needs: torch.optim itself and torch's fused kernels.
@@ -37,10 +36,34 @@ class ShortcutUsed(Exception):
     """The learner's function called torch.optim or optimlab's references to do the work."""
 
 
-def _shortcut_file(filename: str) -> str | None:
+def _reference_modules() -> dict[str, str]:
+    """The modules that hold references, by name, with their files: every registered
+    optimizer's module, and the pieces the references share."""
+    from ..optimizers import SPECS
+
+    names = {s.step_fn.__module__ for s in SPECS.values()}
+    names |= {"optimlab.reference", "optimlab.optimizers._common", "optimlab.optimizers.mistakes"}
+    out = {}
+    for name in names:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            out[name] = file
+    return out
+
+
+def _reference_files() -> set[str]:
+    files = set(_reference_modules().values())
+    return files | {os.path.abspath(f) for f in files}
+
+
+def _is_reference_module(mod: str) -> bool:
+    return mod in _reference_modules() or mod.startswith("optimlab.reference")
+
+
+def _shortcut_file(filename: str, references: set[str]) -> str | None:
     if filename.startswith(_TORCH_OPTIM_DIR):
         return "torch.optim"
-    if filename.startswith(_REFERENCE_DIR):
+    if filename in references:
         return "optimlab's reference implementations"
     return None
 
@@ -82,10 +105,11 @@ def watch_for_shortcuts() -> Iterator[list[str]]:
     """
     hits: list[str] = []
     old = sys.gettrace()
+    references = _reference_files()
 
     def tracer(frame: types.FrameType, event: str, arg: Any) -> None:
         if event == "call":
-            where = _shortcut_file(frame.f_code.co_filename)
+            where = _shortcut_file(frame.f_code.co_filename, references)
             if where is not None:
                 hits.append(f"{where} ({frame.f_code.co_name})")
         return None
@@ -118,13 +142,13 @@ def static_shortcuts(fn: Callable[..., Any]) -> list[str]:
             obj = gl.get(name)
             mod = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
             if isinstance(mod, str) and (
-                mod.startswith(("torch.optim", "optimlab.reference", "optimlab.optimizers"))
+                mod.startswith("torch.optim") or _is_reference_module(mod)
             ):
                 found.append(f"`{name}` (from {mod})")
     for cell in getattr(fn, "__closure__", None) or ():
         with contextlib.suppress(ValueError):
             mod = getattr(cell.cell_contents, "__module__", "") or ""
-            if mod.startswith(("torch.optim", "optimlab.reference", "optimlab.optimizers")):
+            if mod.startswith("torch.optim") or _is_reference_module(mod):
                 found.append(f"a captured object from {mod}")
     return sorted(set(found))
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Literal
 
-from .cases import CheckCase
-from .mistakes import Mistake
+from ..optimizers.cases import Case
+from ..optimizers.mistakes import Mistake
+
+Outcome = Literal["ok", "mismatch", "nonfinite", "state", "exception", "timeout", "shortcut",
+                  "returned", "grad_modified", "shape", "dtype", "device", "signature", "skipped"]
+"""How a case ended: ``ok``, or what went wrong first."""
 
 
 @dataclass
 class CaseResult:
     """The outcome of one case."""
 
-    case: CheckCase
+    case: Case
     passed: bool
-    kind: str = "ok"
-    """ok, mismatch, nonfinite, state, exception, timeout, shortcut, returned, grad_modified,
-    shape, dtype, device, signature, skipped"""
+    kind: Outcome = "ok"
     message: str = ""
     step: int | None = None
     tensor: int | None = None
@@ -65,7 +68,6 @@ class CheckResult:
     device: str
     cases: list[CaseResult]
     elapsed: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -104,7 +106,7 @@ class CheckResult:
                 f"({groups}) [{self.optimizer}, {self.device}]")
 
     def __str__(self) -> str:
-        lines = [self.summary(), *self.notes]
+        lines = [self.summary()]
         for c in self.failures:
             lines.append("")
             lines.append(f"✗ {c.title}  [{c.case.describe()}]")
@@ -120,7 +122,6 @@ class CheckResult:
                 f'padding:4px 10px;margin:4px 0">'
                 f'<b style="color:{color}">{"✓" if self.passed else "✗"} '
                 f"{html.escape(self.summary())}</b>")
-        notes = "".join(f"<div>{html.escape(n)}</div>" for n in self.notes)
         rows = []
         for c in self.cases:
             mark = "✓" if c.passed else "✗"
@@ -136,4 +137,4 @@ class CheckResult:
             )
         table = ('<table style="font-size:90%"><tr><th></th><th>group</th><th>case</th>'
                  "<th>settings</th><th>what went wrong</th></tr>" + "".join(rows) + "</table>")
-        return head + notes + table + "</div>"
+        return head + table + "</div>"

@@ -6,16 +6,25 @@ import inspect
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..judging import hidden_seed, produce
-from ..optimizers.registry import OptimizerSpec
-from ..optimizers.trajectory import Problem, make_problem, split_groups
-from .cases import SHAPES, CheckCase
+from ..optimizers.cases import Case
+from ..optimizers.mistakes import NOT_IN_PLACE, SHARED_STATE, Mistake
+from ..optimizers.registry import Impl, OptimizerSpec
+from ..optimizers.trajectory import (
+    Comparison,
+    Problem,
+    Trajectory,
+    compare,
+    group_of,
+    hyper_at,
+    problem_for,
+    run_oracle,
+    run_steps,
+)
 from .guard import (
     ShortcutUsed,
     TimeLimitExceeded,
@@ -23,93 +32,40 @@ from .guard import (
     trimmed_traceback,
     watch_for_shortcuts,
 )
-from .mistakes import NOT_IN_PLACE, SHARED_STATE, Mistake, catalogue
-from .report import CaseResult
-
-ZERO_STEP = 7  # every tensor gets an all-zero gradient on this step
+from .recording import hidden_seed, produce
+from .report import CaseResult, Outcome
 
 
-def tolerance(name: str, dtype: torch.dtype) -> tuple[float, float]:
-    """(rtol, atol) for a learner against torch.optim.
+def learner_tolerance(spec: OptimizerSpec, dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) for a learner against the oracle.
 
-    float64: 1e-9 / 1e-12, far above what a different order of operations costs (about 1e-15)
-    and far below any catalogued mistake. NAdam: 1e-7 / 1e-8, because torch keeps its
-    ``mu_product`` in float32 and a learner may rightly keep it as a Python float: the step
-    sizes then differ by about 1e-8 relative, which leaves parameters about 1e-10 apart after
-    20 steps. float32: 1e-4 / 1e-5.
+    float64: the spec's (1e-9 / 1e-12 unless it says otherwise), far above what a different
+    order of operations costs (about 1e-15) and far below any catalogued mistake. float32:
+    1e-4 / 1e-5.
     """
-    if dtype == torch.float64:
-        return (1e-7, 1e-8) if name == "nadam" else (1e-9, 1e-12)
-    return (1e-4, 1e-5)
+    return spec.float64_tolerance if dtype == torch.float64 else (1e-4, 1e-5)
 
 
-def match_tolerance(dtype: torch.dtype) -> tuple[float, float]:
-    """(rtol, atol) for a learner's wrong trajectory against a catalogued mistake."""
-    return (1e-6, 1e-9) if dtype == torch.float64 else (1e-3, 1e-4)
+def mistake_tolerance(spec: OptimizerSpec, dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) for a learner's wrong trajectory against a catalogued mistake: 1e-6 / 1e-9
+    in float64 (ten times the spec's learner tolerance where that is looser), 1e-3 / 1e-4 in
+    float32."""
+    if dtype != torch.float64:
+        return (1e-3, 1e-4)
+    rtol, atol = spec.float64_tolerance
+    return (max(1e-6, 10 * rtol), max(1e-9, 10 * atol))
 
 
-def problem_for(case: CheckCase, device: str, seed: int) -> Problem:
-    return make_problem(steps=case.steps, dtype=case.dtype, device=device, seed=seed,
-                        shapes=SHAPES, zero_steps=(ZERO_STEP,), decades=case.decades)
-
-
-def group_of(i: int, n: int, case: CheckCase) -> int:
-    return 0 if case.second is None or i < (n + 1) // 2 else 1
-
-
-def hyper_at(case: CheckCase, group: int, step: int) -> dict[str, Any]:
-    """The hyperparameters tensor ``group`` sees at ``step`` (1-based), lr schedule applied."""
-    hyper = dict(case.hyper)
-    if group == 1 and case.second:
-        hyper.update(case.second)
-    if case.lr_change and step >= case.lr_change[0] and "lr" in hyper:
-        hyper["lr"] = hyper["lr"] * case.lr_change[1]
-    return hyper
-
-
-@dataclass
-class Trajectory:
-    history: list[list[Tensor]]
-    states: list[dict[str, Any]]
-
-
-def torch_trajectory(spec: OptimizerSpec, case: CheckCase, problem: Problem,
-                     impl: str) -> Trajectory:
-    """torch.optim on the problem, with the case's groups and lr schedule."""
-    params = problem.fresh_params()
-    opt = spec.torch_optimizer(split_groups(params, case.second), impl=impl, **case.hyper)
-    history = []
-    for t, row in enumerate(problem.grads, start=1):
-        if case.lr_change and t == case.lr_change[0]:
-            for g in opt.param_groups:
-                g["lr"] = g["lr"] * case.lr_change[1]
-        for p, g in zip(params, row, strict=True):
-            p.grad = g.clone(memory_format=torch.preserve_format)
-        opt.step()
-        history.append([p.detach().clone() for p in params])
-    return Trajectory(history, [dict(opt.state.get(p, {})) for p in params])
-
-
-def trusted_trajectory(step_fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase,
-                       problem: Problem) -> Trajectory:
-    """A trusted step function (a catalogued mistake) on the problem, all hyperparameters given."""
-    params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
-    states: list[dict[str, Any]] = [{} for _ in params]
-    history = []
-    defaults = spec.defaults
-    with torch.no_grad():
-        for t, row in enumerate(problem.grads, start=1):
-            for i, (p, g) in enumerate(zip(params, row, strict=True)):
-                hyper = {**defaults, **hyper_at(case, group_of(i, len(params), case), t)}
-                step_fn(p, g.clone(memory_format=torch.preserve_format), states[i], **hyper)
-            history.append([p.clone() for p in params])
-    return Trajectory(history, states)
+def catalogue(spec: OptimizerSpec) -> list[Mistake]:
+    """The mistakes the checker can name for ``spec``: the spec's, and the two it recognises
+    by behaviour (shared state, a returned tensor)."""
+    return [*spec.catalogue, SHARED_STATE, NOT_IN_PLACE]
 
 
 class LearnerFailed(Exception):
     """Raised inside the learner's run to stop it, carrying a ready CaseResult's fields."""
 
-    def __init__(self, kind: str, message: str, **fields: Any) -> None:
+    def __init__(self, kind: Outcome, message: str, **fields: Any) -> None:
         super().__init__(message)
         self.kind, self.message, self.fields = kind, message, fields
 
@@ -147,7 +103,7 @@ class Signature:
         return out
 
 
-def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase,
+def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                        problem: Problem, time_limit_s: float | None,
                        allow_reference: bool = False) -> Trajectory:
     """Run the learner's function on the problem, checking its behaviour after every call."""
@@ -195,7 +151,7 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckC
     return Trajectory(history, states)
 
 
-def recorded_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase,
+def recorded_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                         problem: Problem, time_limit_s: float | None,
                         allow_reference: bool = False) -> Trajectory:
     """:func:`learner_trajectory` as data: while grading, the kernel records it and the
@@ -239,41 +195,8 @@ def _failure(err: dict[str, Any]) -> BaseException:
     return LearnerFailed(str(err.get("kind") or "exception"), message, **fields)
 
 
-@dataclass
-class Comparison:
-    """How a trajectory compares with another: the largest error and the first bad element."""
-
-    ok: bool
-    max_abs: float
-    first: dict[str, Any] | None
-
-
-def compare(got: Trajectory, want: Trajectory, rtol: float, atol: float) -> Comparison:
-    """Parameters after every step, one stacked comparison per tensor."""
-    ok, max_abs, first = True, 0.0, None
-    for i in range(len(want.history[0])):
-        a = torch.stack([row[i] for row in got.history]).double().cpu()
-        b = torch.stack([row[i] for row in want.history]).double().cpu()
-        if a.numel() == 0:
-            continue
-        err = (a - b).abs()
-        finite = torch.isfinite(a) & torch.isfinite(b)
-        same_nonfinite = ~finite & ((a == b) | (a.isnan() & b.isnan()))
-        bad = ~(same_nonfinite | (finite & (err <= atol + rtol * b.abs())))
-        if finite.any():
-            max_abs = max(max_abs, err[finite].max().item())
-        if bad.any():
-            ok = False
-            pos = tuple(int(x) for x in bad.nonzero()[0])
-            step, idx = pos[0] + 1, pos[1:]
-            if first is None or step < first["step"]:
-                first = {"step": step, "tensor": i, "shape": tuple(a.shape[1:]), "index": idx,
-                         "expected": b[pos].item(), "got": a[pos].item(),
-                         "nonfinite": not bool(torch.isfinite(a[pos]))}
-    return Comparison(ok, max_abs, first)
-
-
-def compare_state(got: dict[str, Any], want: dict[str, Any], rtol: float, atol: float
+def compare_state(got: dict[str, Any], want: dict[str, Any], rtol: float, atol: float,
+                  float32_state: tuple[str, ...] = ("step",)
                   ) -> str | None:
     """Compare the state entries the learner named as torch does. None when they agree."""
     for key, w in want.items():
@@ -287,27 +210,27 @@ def compare_state(got: dict[str, Any], want: dict[str, Any], rtol: float, atol: 
         w_t = torch.as_tensor(w, dtype=torch.float64).cpu()
         if g_t.shape != w_t.shape and g_t.numel() != w_t.numel():
             return f"state[{key!r}] has shape {tuple(g_t.shape)}; torch's has {tuple(w_t.shape)}"
-        r = 1e-6 if key == "mu_product" else rtol
+        r = max(rtol, 1e-6) if key in float32_state else rtol  # rounded in float32 by torch
         if not torch.allclose(g_t.reshape(w_t.shape), w_t, rtol=r, atol=atol, equal_nan=True):
             return (f"state[{key!r}] differs from torch's (its parameters match): torch's "
                     f"{key} holds something else; see the algorithm box")
     return None
 
 
-def state_precision_note(states: list[dict[str, Any]], params: list[Tensor],
-                         first: int = 0) -> str | None:
+def state_precision_note(states: list[dict[str, Any]], params: list[Tensor], first: int = 0,
+                         float32_state: tuple[str, ...] = ("step",)) -> str | None:
     """Why a trajectory that is only slightly off may be: state kept in another dtype.
 
     ``torch.zeros(param.shape)`` makes a float32 tensor whatever the parameter's dtype, and
-    in-place updates keep it float32, so float64 runs drift by about 1e-8. ``step`` and
-    ``mu_product`` are exempt: torch itself keeps them as float32 scalars.
+    in-place updates keep it float32, so float64 runs drift by about 1e-8. ``float32_state``
+    (``step``, and NAdam's ``mu_product``) is exempt: torch itself keeps it as float32 scalars.
     """
     order = [first, *(i for i in range(len(params)) if i != first)]
     for i in order:
         state, p = states[i], params[i]
         for key, value in state.items():
             if (isinstance(value, Tensor) and value.is_floating_point()
-                    and key not in ("step", "mu_product") and value.dtype != p.dtype):
+                    and key not in float32_state and value.dtype != p.dtype):
                 return (f"state[{key!r}] of tensor {i} is {str(value.dtype).removeprefix('torch.')}"
                         f" while the parameter is {str(p.dtype).removeprefix('torch.')}: "
                         "create state with `torch.zeros_like(param)`, which keeps the "
@@ -319,21 +242,21 @@ def new_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") or 1
 
 
-def name_mistakes(spec: OptimizerSpec, case: CheckCase, problem: Problem, got: Trajectory,
+def name_mistakes(spec: OptimizerSpec, case: Case, problem: Problem, got: Trajectory,
                   want: Trajectory) -> list[Mistake]:
     """The catalogued mistakes whose trajectory the learner's reproduces on this case.
 
     A mistake that this case cannot tell from torch (``maximize`` ignored, when maximize is
     False) is never named.
     """
-    rtol, atol = match_tolerance(case.dtype)
-    strict = tolerance(spec.name, case.dtype)
+    rtol, atol = mistake_tolerance(spec, case.dtype)
+    strict = learner_tolerance(spec, case.dtype)
     found: list[tuple[float, Mistake]] = []
-    for m in catalogue(spec.name):
+    for m in catalogue(spec):
         if m.step_fn is None:
             continue
         try:
-            theirs = trusted_trajectory(m.step_fn, spec, case, problem)
+            theirs = run_steps(m.step_fn, spec.defaults, case, problem)
         except Exception:  # a mistake that crashes on this case cannot be what the learner did
             continue
         if compare(theirs, want, *strict).ok:
@@ -348,14 +271,14 @@ def name_mistakes(spec: OptimizerSpec, case: CheckCase, problem: Problem, got: T
     return [m for err, m in sorted(found, key=lambda x: x[0]) if err <= max(100 * best, 1e-12)]
 
 
-def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase, *, device: str,
-             impls: tuple[str, ...], time_limit_s: float | None, explain: bool,
+def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device: str,
+             impls: tuple[Impl, ...], time_limit_s: float | None, explain: bool,
              allow_reference: bool = False) -> CaseResult:
     """Everything about one case, as a CaseResult."""
     seed = case.seed if case.seed is not None else (
         hidden_seed(f"{spec.name}: {case.name}") or new_seed())
     problem = problem_for(case, device, seed)
-    wants = {impl: torch_trajectory(spec, case, problem, impl) for impl in impls}
+    wants = {impl: run_oracle(spec, case, problem, impl) for impl in impls}
     result = CaseResult(case, passed=False, seed=seed)
     try:
         got = recorded_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
@@ -380,8 +303,8 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase, *, de
         ) and exc.fields.get("tensor", 0) > 0:
             result.mistakes = [SHARED_STATE]
         return result
-    rtol, atol = tolerance(spec.name, case.dtype)
-    worst: tuple[Comparison, str] | None = None
+    rtol, atol = learner_tolerance(spec, case.dtype)
+    worst: tuple[Comparison, Impl] | None = None
     for impl, want in wants.items():
         cmp = compare(got, want, rtol, atol)
         if worst is None or (not cmp.ok and worst[0].ok) or cmp.max_abs > worst[0].max_abs:
@@ -405,13 +328,13 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: CheckCase, *, de
         if impl != "single":
             result.message += f" (against torch's {impl} implementation)"
         if not result.message:
-            result.message = state_precision_note(got.states, problem.params,
-                                                  first["tensor"]) or ""
+            result.message = state_precision_note(got.states, problem.params, first["tensor"],
+                                                  spec.float32_state) or ""
         if explain:
             result.mistakes = name_mistakes(spec, case, problem, got, wants["single"])
         return result
     for i, (sg, sw) in enumerate(zip(got.states, wants[impls[0]].states, strict=True)):
-        problem_msg = compare_state(sg, sw, rtol, atol)
+        problem_msg = compare_state(sg, sw, rtol, atol, spec.float32_state)
         if problem_msg:
             result.kind, result.message, result.tensor = "state", problem_msg, i
             return result

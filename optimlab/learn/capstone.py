@@ -14,20 +14,14 @@ from typing import Any
 import nbformat
 import torch
 
-from .. import reference
 from ..check import check
 from ..check.guard import TimeLimitExceeded, time_limit
+from ..optimizers import SPECS
 
-#: optimizer -> (assignment, solution cell grade_id, function name)
+#: optimizer -> (assignment, solution cell grade_id, function name), from the registry
 EXERCISES: dict[str, tuple[str, str, str]] = {
-    "sgd": ("03_momentum", "sgd_step", "sgd_step"),
-    "adagrad": ("04_adagrad", "adagrad_step", "adagrad_step"),
-    "adadelta": ("05_adadelta", "adadelta_step", "adadelta_step"),
-    "rmsprop": ("06_rmsprop", "rmsprop_step", "rmsprop_step"),
-    "adam": ("07_adam", "adam_step", "adam_step"),
-    "adamw": ("08_adamw", "adamw_step", "adamw_step"),
-    "adamax": ("09_adamax", "adamax_step", "adamax_step"),
-    "nadam": ("10_nadam", "nadam_step", "nadam_step"),
+    s.name: (s.notebook, f"{s.name}_step", f"{s.name}_step")
+    for s in SPECS.values() if s.capstone and s.notebook
 }
 
 
@@ -45,7 +39,7 @@ class Loaded:
 
 
 def _reference(name: str, why: str) -> Loaded:
-    return Loaded(name, getattr(reference, f"{name}_step"), False, why)
+    return Loaded(name, SPECS[name].step_fn, False, why)
 
 
 def load_one(name: str, folder: Path) -> Loaded:

@@ -1,9 +1,12 @@
-"""The optimizer math: reference step functions, the registry of optimizers, the adapter that
-wraps a step function as a ``torch.optim.Optimizer``, the trajectory engine and ``verify``."""
+"""The optimizer math: one module per optimizer (reference step function, torch twin, cases,
+catalogued mistakes), the registry that finds them, the adapter that wraps a step function as a
+``torch.optim.Optimizer``, the trajectory engine and ``verify``."""
 
-from ._steps import *  # noqa: F403
-from ._steps import __all__ as _steps_all
 from .adapter import StepFunctionOptimizer, make_optimizer
-from .registry import SPECS, get_spec
+from .registry import SPECS, OptimizerSpec, get_spec, register, unregister
+from .registry import _discover as _discover_modules
 
-__all__ = [*_steps_all, "SPECS", "StepFunctionOptimizer", "get_spec", "make_optimizer"]
+_discover_modules()
+
+__all__ = ["SPECS", "OptimizerSpec", "StepFunctionOptimizer", "get_spec", "make_optimizer",
+           "register", "unregister"]

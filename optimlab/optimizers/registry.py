@@ -1,56 +1,89 @@
-"""Every optimizer the course teaches: its reference step function, its torch twin, its cases.
+"""Every optimizer the course teaches, found by itself: each module here that defines ``SPECS``.
 
-A *case* is a named set of hyperparameters. The list for each optimizer covers its defaults,
-every hyperparameter torch exposes (one at a time, then together) and tensor learning rates.
+An optimizer's module holds everything about it: the reference step function with its
+algorithm box, the torch twin (optional: without one, the reference is the oracle), the cases,
+and the catalogued mistakes. Adding an optimizer means adding its module (and its notebook);
+an optimizer defined elsewhere, such as a test's toy, joins with :func:`register`.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from . import _steps as ref
-from .adapter import StepFunction, hyperparameters_of
+from .adapter import StepFunction, StepFunctionOptimizer, hyperparameters_of
+from .cases import Case, Extra, Group, build_groups
+from .mistakes import Mistake, common_mistakes
 
+Impl = Literal["single", "foreach", "fused"]
 
-@dataclass(frozen=True)
-class Case:
-    """A named set of hyperparameters for one optimizer."""
-
-    name: str
-    hyper: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def has_tensor_hyper(self) -> bool:
-        """True if any hyperparameter is a tensor (torch's foreach path refuses those)."""
-        values = [v for x in self.hyper.values() for v in (x if isinstance(x, tuple) else (x,))]
-        return any(isinstance(v, torch.Tensor) for v in values)
+_FIRST_COMMON = ("sign_flipped", "maximize_ignored", "decay_after_update")
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """One optimizer: the reference, the torch class it must equal, and its cases."""
+    """One optimizer: its reference, its torch twin, its cases and its catalogued mistakes."""
 
     name: str
     title: str
+    notebook: str | None
+    """The course notebook whose ``<name>_step`` cell the learner writes (the registry's order);
+    None for an optimizer outside the course."""
     step_fn: StepFunction
-    torch_cls: type[torch.optim.Optimizer]
-    cases: tuple[Case, ...]
+    torch_cls: type[torch.optim.Optimizer] | None
+    visible: tuple[Group, ...]
+    """The groups a notebook's test cells name, ``basic`` first."""
+    extras: tuple[Extra, ...] = ()
+    """All flags at once, extreme values, tensor lrs: run hidden, and by ``verify``."""
+    mistakes: tuple[Mistake, ...] = ()
+    """This optimizer's own mistakes; :func:`common_mistakes` adds the shared ones."""
     has_fused: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
-    """Arguments the torch class needs to be this optimizer (none so far: ``gd`` is plain SGD)."""
+    """Arguments the torch class needs to be this optimizer."""
+    decoupled: bool = False
+    """``weight_decay`` is decoupled (AdamW's θ·(1 − γλ)), not L2."""
+    float64_tolerance: tuple[float, float] = (1e-9, 1e-12)
+    """(rtol, atol) of a learner against the oracle in float64 (float32: 1e-4 / 1e-5)."""
+    float32_state: tuple[str, ...] = ("step",)
+    """State that torch keeps as float32 scalars whatever the parameter's dtype."""
+    capstone: bool = True
+    """The capstone loads the learner's step function from ``notebook`` and races it."""
+    groups: dict[str, Group] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "groups", build_groups(self.visible, self.extras))
 
     @property
     def defaults(self) -> dict[str, Any]:
         """The reference's hyperparameters and their defaults (torch's defaults)."""
         return hyperparameters_of(self.step_fn)
 
-    def torch_optimizer(
-        self, params: Any, *, impl: str = "single", **hyper: Any
-    ) -> torch.optim.Optimizer:
-        """The torch twin; ``impl`` is ``single`` (foreach=False), ``foreach`` or ``fused``."""
+    @property
+    def catalogue(self) -> list[Mistake]:
+        """Every catalogued mistake: the shared ones and this optimizer's own."""
+        common = common_mistakes(self.step_fn, self.defaults, decoupled=self.decoupled)
+        first = [m for m in common if m.key in _FIRST_COMMON]
+        rest = [m for m in common if m.key not in _FIRST_COMMON]
+        return [*first, *self.mistakes, *rest]
+
+    def cases(self) -> list[Case]:
+        """Every distinct setting of the table: the visible cases, then the extras."""
+        out = [c for g in self.visible for c in g.cases]
+        out += [Case("extras", name, hyper) for name, hyper in self.extras]
+        return out
+
+    def torch_optimizer(self, params: Any, *, impl: Impl = "single",
+                        **hyper: Any) -> torch.optim.Optimizer:
+        """The oracle: the torch twin in implementation ``impl`` (``single`` is
+        foreach=False), or the reference wrapped by the adapter when torch has no twin."""
+        if self.torch_cls is None:
+            if impl != "single":
+                raise ValueError(f"{self.name} has no torch twin, so no {impl} implementation")
+            return StepFunctionOptimizer(params, self.step_fn, **self.fixed, **hyper)
         switches = {
             "single": {"foreach": False},
             "foreach": {"foreach": True},
@@ -58,9 +91,11 @@ class OptimizerSpec:
         }[impl]
         return self.torch_cls(params, **self.fixed, **hyper, **switches)
 
-    def impls(self, case: Case) -> tuple[str, ...]:
-        """The torch implementations that accept ``case``."""
-        out = ["single"]
+    def impls(self, case: Case) -> tuple[Impl, ...]:
+        """The oracle's implementations that accept ``case``."""
+        if self.torch_cls is None:
+            return ("single",)
+        out: list[Impl] = ["single"]
         if not case.has_tensor_hyper:
             out.append("foreach")
         if self.has_fused:
@@ -68,154 +103,37 @@ class OptimizerSpec:
         return tuple(out)
 
 
-def _cases(*pairs: tuple[str, dict[str, Any]]) -> tuple[Case, ...]:
-    return tuple(Case(name, hyper) for name, hyper in pairs)
+SPECS: dict[str, OptimizerSpec] = {}
 
 
-def _tensor(x: float) -> torch.Tensor:
-    return torch.tensor(x)
+def register(spec: OptimizerSpec) -> OptimizerSpec:
+    """Add an optimizer to the registry (the modules here are added by themselves)."""
+    if spec.name in SPECS and SPECS[spec.name] is not spec:
+        raise ValueError(f"an optimizer named {spec.name!r} is registered already")
+    SPECS[spec.name] = spec
+    ordered = sorted(SPECS.values(), key=lambda s: (s.notebook or "~", s.name))
+    SPECS.clear()
+    SPECS.update((s.name, s) for s in ordered)
+    return spec
 
 
-SPECS: dict[str, OptimizerSpec] = {
-    s.name: s
-    for s in [
-        OptimizerSpec(
-            "gd", "Gradient descent", ref.gd_step, torch.optim.SGD,
-            _cases(("default", {}), ("lr=0.1", {"lr": 0.1}), ("tensor lr", {"lr": _tensor(0.05)})),
-            has_fused=True,
-        ),
-        OptimizerSpec(
-            "sgd", "SGD", ref.sgd_step, torch.optim.SGD,
-            _cases(
-                ("default", {}),
-                ("lr=0.1", {"lr": 0.1}),
-                ("momentum", {"momentum": 0.9}),
-                ("momentum=0.99", {"momentum": 0.99}),
-                ("dampening", {"momentum": 0.9, "dampening": 0.5}),
-                ("dampening=1", {"momentum": 0.5, "dampening": 1.0}),
-                ("nesterov", {"momentum": 0.9, "nesterov": True}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 0.05, "momentum": 0.8, "nesterov": True,
-                         "weight_decay": 0.01, "maximize": True}),
-                ("tensor lr", {"lr": _tensor(0.05), "momentum": 0.9}),
-            ),
-            has_fused=True,
-        ),
-        OptimizerSpec(
-            "adagrad", "Adagrad", ref.adagrad_step, torch.optim.Adagrad,
-            _cases(
-                ("default", {}),
-                ("lr=0.1", {"lr": 0.1}),
-                ("lr_decay", {"lr_decay": 0.1}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("initial_accumulator_value", {"initial_accumulator_value": 0.5}),
-                ("eps", {"eps": 1e-3}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.05,
-                         "initial_accumulator_value": 0.1, "eps": 1e-6, "maximize": True}),
-                ("tensor lr", {"lr": _tensor(0.05)}),
-            ),
-            has_fused=True,
-        ),
-        OptimizerSpec(
-            "adadelta", "Adadelta", ref.adadelta_step, torch.optim.Adadelta,
-            _cases(
-                ("default", {}),
-                ("lr=0.5", {"lr": 0.5}),
-                ("rho", {"rho": 0.5}),
-                ("eps", {"eps": 1e-3}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.05,
-                         "maximize": True}),
-                ("tensor lr", {"lr": _tensor(0.5)}),
-            ),
-        ),
-        OptimizerSpec(
-            "rmsprop", "RMSprop", ref.rmsprop_step, torch.optim.RMSprop,
-            _cases(
-                ("default", {}),
-                ("alpha", {"alpha": 0.9}),
-                ("eps", {"eps": 1e-3}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("momentum", {"momentum": 0.9}),
-                ("centered", {"centered": True}),
-                ("centered+momentum", {"centered": True, "momentum": 0.5}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 1e-3, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.05,
-                         "momentum": 0.5, "centered": True, "maximize": True}),
-                ("tensor lr", {"lr": _tensor(1e-3), "momentum": 0.9}),
-            ),
-        ),
-        OptimizerSpec(
-            "adam", "Adam", ref.adam_step, torch.optim.Adam,
-            _cases(
-                ("default", {}),
-                ("lr=0.01", {"lr": 1e-2}),
-                ("betas", {"betas": (0.8, 0.99)}),
-                ("beta1=0", {"betas": (0.0, 0.999)}),
-                ("eps", {"eps": 1e-3}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("decoupled_weight_decay", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
-                ("amsgrad", {"amsgrad": True}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.05,
-                         "amsgrad": True, "maximize": True}),
-                ("tensor lr", {"lr": _tensor(1e-2)}),
-                ("tensor lr, betas", {"lr": _tensor(1e-2), "betas": (_tensor(0.9), _tensor(0.99))}),
-            ),
-            has_fused=True,
-        ),
-        OptimizerSpec(
-            "adamw", "AdamW", ref.adamw_step, torch.optim.AdamW,
-            _cases(
-                ("default", {}),
-                ("weight_decay=0", {"weight_decay": 0.0}),
-                ("weight_decay=0.1", {"weight_decay": 0.1}),
-                ("betas", {"betas": (0.8, 0.99)}),
-                ("eps", {"eps": 1e-3}),
-                ("amsgrad", {"amsgrad": True}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.1,
-                         "amsgrad": True, "maximize": True}),
-                ("tensor lr", {"lr": _tensor(1e-2)}),
-            ),
-            has_fused=True,
-        ),
-        OptimizerSpec(
-            "adamax", "Adamax", ref.adamax_step, torch.optim.Adamax,
-            _cases(
-                ("default", {}),
-                ("lr=0.01", {"lr": 1e-2}),
-                ("betas", {"betas": (0.8, 0.99)}),
-                ("eps", {"eps": 1e-3}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.05,
-                         "maximize": True}),
-                ("tensor lr", {"lr": _tensor(1e-2)}),
-            ),
-        ),
-        OptimizerSpec(
-            "nadam", "NAdam", ref.nadam_step, torch.optim.NAdam,
-            _cases(
-                ("default", {}),
-                ("lr=0.01", {"lr": 1e-2}),
-                ("betas", {"betas": (0.8, 0.99)}),
-                ("eps", {"eps": 1e-3}),
-                ("momentum_decay", {"momentum_decay": 1e-2}),
-                ("weight_decay", {"weight_decay": 0.1}),
-                ("decoupled_weight_decay", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
-                ("maximize", {"maximize": True}),
-                ("all", {"lr": 1e-2, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.05,
-                         "momentum_decay": 8e-3, "decoupled_weight_decay": True,
-                         "maximize": True}),
-                ("tensor lr", {"lr": _tensor(1e-2)}),
-            ),
-        ),
-    ]
-}
+def unregister(name: str) -> None:
+    """Remove an optimizer added with :func:`register` (tests clean up with this)."""
+    SPECS.pop(name, None)
+
+
+def _discover() -> None:
+    from . import __path__ as here
+
+    for info in sorted(pkgutil.iter_modules(here), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__package__}.{info.name}")
+        found = getattr(module, "SPECS", ())
+        if isinstance(found, (list, tuple)):
+            for spec in found:
+                if isinstance(spec, OptimizerSpec):
+                    register(spec)
 
 
 def get_spec(name: str) -> OptimizerSpec:

@@ -1,26 +1,33 @@
-"""Run optimizers side by side on a fixed gradient sequence and compare what they hold.
+"""The trajectory engine: run optimizers on a fixed gradient sequence and compare what they hold.
 
 A fixed sequence of gradients (not a training run) is how we compare: on a real loss a tiny
 rounding difference changes the next gradient, and float32 trajectories drift apart even
-between torch's own implementations.
+between torch's own implementations. ``verify`` and the checker both run cases through here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from .adapter import StepFunction, StepFunctionOptimizer
+from .cases import Case
 
-#: The parameter shapes of the standard problem: 0-d, 1-D, 2-D, a non-contiguous (transposed)
-#: 2-D view, an empty tensor, and a 1-D tensor whose gradient is always zero in places.
-STANDARD_SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (3, 4), (4, 3), (0,), (6,))
+if TYPE_CHECKING:
+    from .registry import Impl, OptimizerSpec
+
+#: The tensors every case updates: 0-d, 1-D, 2-D, a non-contiguous (transposed) 2-D view, an
+#: empty tensor, a 1-D tensor whose gradient is always zero in places, and a second 1-D tensor of
+#: the same shape as the first (so state shared between tensors shows up as wrong numbers, not
+#: only as a crash).
+SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (3, 4), (4, 3), (0,), (6,), (5,))
 _TRANSPOSED = 3  # index of the shape stored transposed, so the parameter is non-contiguous
 _SPARSE_GRAD = 5  # index of the parameter whose gradient has coordinates that are always zero
+ZERO_STEP = 7  # every tensor gets an all-zero gradient on this step
 
 
 @dataclass
@@ -36,21 +43,17 @@ class Problem:
 
     def fresh_params(self) -> list[Tensor]:
         """Leaf copies of the initial parameters that keep their strides."""
-        out = []
-        for p in self.params:
-            q = torch.empty_like(p).copy_(p)
-            out.append(q.requires_grad_())
-        return out
+        return [torch.empty_like(p).copy_(p).requires_grad_() for p in self.params]
 
 
 def make_problem(
     *,
-    steps: int = 50,
+    steps: int = 20,
     dtype: torch.dtype = torch.float64,
     device: str | torch.device = "cpu",
     seed: int = 0,
-    shapes: Sequence[tuple[int, ...]] = STANDARD_SHAPES,
-    zero_steps: Sequence[int] = (7,),
+    shapes: Sequence[tuple[int, ...]] = SHAPES,
+    zero_steps: Sequence[int] = (ZERO_STEP,),
     decades: float = 0.0,
 ) -> Problem:
     """A reproducible problem. Every tensor in ``zero_steps`` gets an all-zero gradient.
@@ -90,110 +93,164 @@ def make_problem(
     return Problem(params, grads)
 
 
+def problem_for(case: Case, device: str | torch.device, seed: int) -> Problem:
+    """The case's problem: its steps, dtype and gradient scales, on ``device``."""
+    return make_problem(steps=case.steps, dtype=case.dtype, device=device, seed=seed,
+                        decades=case.decades)
+
+
+def group_of(i: int, n: int, case: Case) -> int:
+    """The param group (0 or 1) of tensor ``i`` of ``n``: the second half is group 1."""
+    return 0 if case.second is None or i < (n + 1) // 2 else 1
+
+
 def split_groups(params: list[Tensor], second: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Two param groups: the first half of the tensors on the optimizer's defaults, the rest with
-    the overrides in ``second`` (one group when ``second`` is None)."""
+    """Param groups as :func:`group_of` assigns them: the second half gets ``second``."""
     if second is None:
         return [{"params": params}]
     half = (len(params) + 1) // 2
     return [{"params": params[:half]}, {"params": params[half:], **second}]
 
 
+def hyper_at(case: Case, group: int, step: int) -> dict[str, Any]:
+    """The hyperparameters tensor ``group`` sees at ``step`` (1-based), lr schedule applied."""
+    hyper = dict(case.hyper)
+    if group == 1 and case.second:
+        hyper.update(case.second)
+    if case.lr_change and step >= case.lr_change[0] and "lr" in hyper:
+        hyper["lr"] = hyper["lr"] * case.lr_change[1]
+    return hyper
+
+
 @dataclass
-class Run:
+class Trajectory:
     """What an optimizer produced: parameters after each step, and the final state per tensor."""
 
     history: list[list[Tensor]]
-    state: list[dict[str, Any]]
-
-    @property
-    def params(self) -> list[Tensor]:
-        return self.history[-1]
+    states: list[dict[str, Any]]
 
 
-def run_optimizer(
-    make: Callable[..., torch.optim.Optimizer],
-    problem: Problem,
-    hyper: dict[str, Any],
-    second_group: dict[str, Any] | None = None,
-) -> Run:
-    """Feed the problem's gradient sequence to the optimizer ``make(groups, **hyper)`` builds.
-
-    ``hyper`` goes to the constructor, as a user would write it; ``second_group`` overrides some
-    of it for the second half of the tensors.
-    """
+def run_optimizer(make: Callable[..., torch.optim.Optimizer], case: Case,
+                  problem: Problem) -> Trajectory:
+    """Feed the problem's gradients to the optimizer ``make(groups, **case.hyper)`` builds, with
+    the case's param groups and lr schedule, as a user would drive it."""
     params = problem.fresh_params()
-    opt = make(split_groups(params, second_group), **hyper)
+    opt = make(split_groups(params, case.second), **case.hyper)
     history = []
-    for row in problem.grads:
+    for t, row in enumerate(problem.grads, start=1):
+        if case.lr_change and t == case.lr_change[0]:
+            for g in opt.param_groups:
+                g["lr"] = g["lr"] * case.lr_change[1]
         for p, g in zip(params, row, strict=True):
             p.grad = g.clone(memory_format=torch.preserve_format)
         opt.step()
         history.append([p.detach().clone() for p in params])
-    state = [dict(opt.state.get(p, {})) for p in params]
-    return Run(history, state)
+    return Trajectory(history, [dict(opt.state.get(p, {})) for p in params])
 
 
-def run_step_function(
-    step_fn: StepFunction, problem: Problem, hyper: dict[str, Any],
-    second_group: dict[str, Any] | None = None,
-) -> Run:
-    """Run a step function through :class:`StepFunctionOptimizer`."""
+def run_oracle(spec: OptimizerSpec, case: Case, problem: Problem,
+               impl: Impl = "single") -> Trajectory:
+    """The oracle on the case: torch's twin in ``impl``, or the reference when there is none."""
     return run_optimizer(
-        lambda groups, **kw: StepFunctionOptimizer(groups, step_fn, **kw),
-        problem, hyper, second_group,
-    )
+        lambda groups, **kw: spec.torch_optimizer(groups, impl=impl, **kw), case, problem)
+
+
+def run_adapted(step_fn: StepFunction, case: Case, problem: Problem) -> Trajectory:
+    """A step function wrapped by :class:`StepFunctionOptimizer`, driven like torch's."""
+    return run_optimizer(
+        lambda groups, **kw: StepFunctionOptimizer(groups, step_fn, **kw), case, problem)
+
+
+def run_steps(step_fn: StepFunction, defaults: dict[str, Any], case: Case,
+              problem: Problem) -> Trajectory:
+    """A trusted step function (a catalogued mistake) called directly, every hyperparameter
+    given: ``defaults`` updated by what the case sets for each tensor's group at each step."""
+    params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
+    states: list[dict[str, Any]] = [{} for _ in params]
+    history = []
+    with torch.no_grad():
+        for t, row in enumerate(problem.grads, start=1):
+            for i, (p, g) in enumerate(zip(params, row, strict=True)):
+                hyper = {**defaults, **hyper_at(case, group_of(i, len(params), case), t)}
+                step_fn(p, g.clone(memory_format=torch.preserve_format), states[i], **hyper)
+            history.append([p.clone() for p in params])
+    return Trajectory(history, states)
 
 
 @dataclass
-class Difference:
-    """The largest difference found between two runs, and where it first exceeded tolerance."""
+class Comparison:
+    """How one trajectory compares with another: the largest errors and the first bad element
+    (``step``, ``tensor``, ``shape``, ``index``, ``expected``, ``got``, ``nonfinite``), or the
+    first state entry that differs (``state``)."""
 
+    ok: bool = True
     max_abs: float = 0.0
     max_rel: float = 0.0
-    first_bad: str | None = None
+    first: dict[str, Any] | None = None
+    state: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.first_bad is None
+    def describe(self) -> str:
+        """Where the runs first differ, in one line ("" when they agree)."""
+        if self.first:
+            f = self.first
+            return (f"step {f['step']}, param {f['tensor']}{list(f['index'])}: "
+                    f"{f['got']!r} != {f['expected']!r}")
+        return self.state or ""
 
-    def add(self, where: str, a: Tensor, b: Tensor, rtol: float, atol: float) -> None:
-        if a.shape != b.shape:
-            shapes = f"{tuple(a.shape)} != {tuple(b.shape)}"
-            self.first_bad = self.first_bad or f"{where}: shape {shapes}"
-            return
+
+def compare(got: Trajectory, want: Trajectory, rtol: float, atol: float) -> Comparison:
+    """Parameters after every step, one stacked comparison per tensor. Non-finite values must
+    match exactly (NaN where NaN, the same infinity)."""
+    out = Comparison()
+    for i in range(len(want.history[0])):
+        a = torch.stack([row[i] for row in got.history]).double().cpu()
+        b = torch.stack([row[i] for row in want.history]).double().cpu()
         if a.numel() == 0:
-            return
-        a64, b64 = a.detach().double().cpu(), b.detach().double().cpu()
-        diff = (a64 - b64).abs()
-        finite = torch.isfinite(a64) & torch.isfinite(b64)
-        same_nonfinite = (~finite) & ((a64 == b64) | (a64.isnan() & b64.isnan()))
-        bad = ~(same_nonfinite | (finite & (diff <= atol + rtol * b64.abs())))
-        d = diff[finite]
-        if d.numel():
-            self.max_abs = max(self.max_abs, d.max().item())
-            self.max_rel = max(self.max_rel, (d / b64[finite].abs().clamp_min(1e-300)).max().item())
-        if bad.any() and self.first_bad is None:
-            idx = tuple(int(i) for i in bad.nonzero()[0])
-            self.first_bad = f"{where}{list(idx)}: {a64[idx].item()!r} != {b64[idx].item()!r}"
+            continue
+        err = (a - b).abs()
+        finite = torch.isfinite(a) & torch.isfinite(b)
+        same_nonfinite = ~finite & ((a == b) | (a.isnan() & b.isnan()))
+        bad = ~(same_nonfinite | (finite & (err <= atol + rtol * b.abs())))
+        if finite.any():
+            out.max_abs = max(out.max_abs, err[finite].max().item())
+            rel = err[finite] / b[finite].abs().clamp_min(1e-300)
+            out.max_rel = max(out.max_rel, rel.max().item())
+        if bad.any():
+            out.ok = False
+            pos = tuple(int(x) for x in bad.nonzero()[0])
+            step, idx = pos[0] + 1, pos[1:]
+            if out.first is None or step < out.first["step"]:
+                out.first = {"step": step, "tensor": i, "shape": tuple(a.shape[1:]),
+                             "index": idx, "expected": b[pos].item(), "got": a[pos].item(),
+                             "nonfinite": not bool(torch.isfinite(a[pos]))}
+    return out
 
 
-def compare_runs(got: Run, want: Run, *, rtol: float, atol: float) -> Difference:
-    """Compare parameters after every step, then the final state, key by key."""
-    diff = Difference()
-    for t, (row_g, row_w) in enumerate(zip(got.history, want.history, strict=True), start=1):
-        for i, (g, w) in enumerate(zip(row_g, row_w, strict=True)):
-            diff.add(f"step {t}, param {i}", g, w, rtol, atol)
-    for i, (sg, sw) in enumerate(zip(got.state, want.state, strict=True)):
+def compare_states(got: Trajectory, want: Trajectory, rtol: float, atol: float,
+                   into: Comparison) -> Comparison:
+    """The final states, key for key and value for value, added to ``into``."""
+    for i, (sg, sw) in enumerate(zip(got.states, want.states, strict=True)):
         if set(sg) != set(sw):
-            diff.first_bad = diff.first_bad or (
-                f"param {i}: state keys {sorted(sg)} != {sorted(sw)}"
-            )
+            into.ok = False
+            into.state = into.state or f"param {i}: state keys {sorted(sg)} != {sorted(sw)}"
             continue
         for key, w in sw.items():
             g = sg[key]
             if isinstance(w, Tensor) and isinstance(g, Tensor):
-                diff.add(f"final state {key!r}, param {i}", g, w, rtol, atol)
-            elif g != w:
-                diff.first_bad = diff.first_bad or f"param {i}: state {key!r} {g!r} != {w!r}"
-    return diff
+                if g.shape != w.shape or g.dtype != w.dtype:
+                    bad = True
+                else:
+                    a, b = g.double().cpu(), w.double().cpu()
+                    err = (a - b).abs()
+                    same = (a == b) | (a.isnan() & b.isnan()) | (err <= atol + rtol * b.abs())
+                    bad = not bool(same.all())
+                    if a.numel():
+                        finite = torch.isfinite(err)
+                        if finite.any():
+                            into.max_abs = max(into.max_abs, err[finite].max().item())
+            else:
+                bad = g != w
+            if bad:
+                into.ok = False
+                into.state = into.state or f"param {i}: state {key!r} {g!r} != {w!r}"
+    return into

@@ -6,14 +6,15 @@ This is what ``optimlab verify`` prints, and what the test matrix asserts.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from .registry import SPECS, Case, OptimizerSpec
-from .trajectory import Difference, compare_runs, make_problem, run_optimizer, run_step_function
+from .cases import Case
+from .registry import SPECS, Impl, OptimizerSpec
+from .trajectory import Comparison, compare, compare_states, make_problem, run_adapted, run_oracle
 
-IMPLS = ("single", "foreach", "fused")
+IMPLS: tuple[Impl, ...] = ("single", "foreach", "fused")
 
 #: Tolerances (rtol, atol) of a reference against torch.optim on a 50-step gradient sequence.
 #: On the CPU, torch's single-tensor path (foreach=False) and the references perform the same
@@ -27,8 +28,9 @@ TOLERANCES: dict[tuple[torch.dtype, str], tuple[float, float]] = {
 }
 
 
-def tolerance(dtype: torch.dtype, impl: str, case: Case, device: str) -> tuple[float, float]:
-    """The documented tolerance for one comparison (see :data:`TOLERANCES`)."""
+def reference_tolerance(dtype: torch.dtype, impl: Impl, case: Case,
+                        device: str) -> tuple[float, float]:
+    """The documented tolerance of a reference against torch (see :data:`TOLERANCES`)."""
     if impl == "fused" and case.has_tensor_hyper:
         # torch's fused kernels read a tensor lr/betas in float32, even for float64 parameters:
         # they differ from torch's own single-tensor path by up to 2e-6.
@@ -37,22 +39,25 @@ def tolerance(dtype: torch.dtype, impl: str, case: Case, device: str) -> tuple[f
     return TOLERANCES[(dtype, "exact" if exact else "kernel")]
 
 
-def second_group(spec: OptimizerSpec, case: Case) -> dict[str, float]:
-    """The override for the second param group: half the learning rate."""
+def with_second_group(spec: OptimizerSpec, case: Case) -> Case:
+    """The case as verify runs it: in two param groups, the second at half the learning rate
+    unless the case sets its own."""
+    if case.second is not None:
+        return case
     lr = case.hyper.get("lr", spec.defaults["lr"])
-    return {"lr": 0.5 * float(lr)}
+    return replace(case, second={"lr": 0.5 * float(lr)})
 
 
 @dataclass
-class Check:
+class Verification:
     """One comparison: a reference against one torch implementation on one case."""
 
     spec: OptimizerSpec
     case: Case
     dtype: torch.dtype
-    impl: str
+    impl: Impl
     device: str
-    diff: Difference
+    diff: Comparison
     rtol: float
     atol: float
 
@@ -66,22 +71,20 @@ def verify(
     case: Case,
     *,
     dtype: torch.dtype = torch.float64,
-    impl: str = "single",
+    impl: Impl = "single",
     device: str = "cpu",
     steps: int = 50,
     seed: int = 0,
-) -> Check:
-    """Run the reference and torch.optim side by side; compare parameters and state."""
+) -> Verification:
+    """Run the reference (through the adapter) and torch.optim side by side; compare the
+    parameters after every step and the final state."""
     problem = make_problem(steps=steps, dtype=dtype, device=device, seed=seed)
-    second = second_group(spec, case)
-    mine = run_step_function(spec.step_fn, problem, case.hyper, second)
-    theirs = run_optimizer(
-        lambda groups, **kw: spec.torch_optimizer(groups, impl=impl, **kw),
-        problem, case.hyper, second,
-    )
-    rtol, atol = tolerance(dtype, impl, case, device)
-    diff = compare_runs(mine, theirs, rtol=rtol, atol=atol)
-    return Check(spec, case, dtype, impl, device, diff, rtol, atol)
+    case = with_second_group(spec, case)
+    mine = run_adapted(spec.step_fn, case, problem)
+    theirs = run_oracle(spec, case, problem, impl)
+    rtol, atol = reference_tolerance(dtype, impl, case, device)
+    diff = compare_states(mine, theirs, rtol, atol, compare(mine, theirs, rtol, atol))
+    return Verification(spec, case, dtype, impl, device, diff, rtol, atol)
 
 
 def all_checks(
@@ -89,13 +92,13 @@ def all_checks(
     *,
     device: str = "cpu",
     dtypes: Iterable[torch.dtype] = (torch.float64, torch.float32),
-    progress: Callable[[Check], None] | None = None,
-) -> list[Check]:
+    progress: Callable[[Verification], None] | None = None,
+) -> list[Verification]:
     """Every case × dtype × torch implementation for the named optimizers (all by default)."""
     out = []
     for name in names or SPECS:
         spec = SPECS[name]
-        for case in spec.cases:
+        for case in spec.cases():
             for dtype in dtypes:
                 for impl in spec.impls(case):
                     check = verify(spec, case, dtype=dtype, impl=impl, device=device)
@@ -105,7 +108,7 @@ def all_checks(
     return out
 
 
-def format_table(checks: list[Check]) -> str:
+def format_table(checks: list[Verification]) -> str:
     """A table with one row per optimizer: runs passed, and the largest differences seen."""
     header = ("optimizer", "cases", "passed", "single f64", "single f32",
               "foreach f64", "foreach f32", "fused f64", "fused f32")
@@ -129,6 +132,6 @@ def format_table(checks: list[Check]) -> str:
     failures = [c for c in checks if not c.ok]
     for c in failures:
         lines.append(
-            f"FAIL {c.spec.name} [{c.case.name}] {str(c.dtype)[6:]} {c.impl}: {c.diff.first_bad}"
+            f"FAIL {c.spec.name} [{c.case.name}] {str(c.dtype)[6:]} {c.impl}: {c.diff.describe()}"
         )
     return "\n".join(lines)
