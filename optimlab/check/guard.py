@@ -18,10 +18,8 @@ from typing import Any
 
 import torch
 
-import optimlab
-
 _TORCH_OPTIM_DIR = os.path.dirname(torch.optim.__file__) + os.sep
-_OPTIMLAB_DIR = os.path.dirname(optimlab.__file__) + os.sep
+_OPTIMLAB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 #: Attribute names that only a shortcut needs: torch.optim itself and torch's fused kernels.
 _SHORTCUT_NAMES = ("optim",)
