@@ -25,8 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from optimlab import judging
-from optimlab.grade import pipeline, sandbox, worker
+from optimlab.grade import judge, pipeline, sandbox, worker
 from optimlab.grade.course import assignments, course_dir, masters, nbgrader
 from optimlab.grade.demo import notebook_for
 from optimlab.grade.pipeline import Pipeline
@@ -109,7 +108,7 @@ def p2(tmp: Path) -> dict:
     names = assignments(course)
     hand_in(course, tmp / "subs", "solver", names)
     timer = Timer()
-    timer.wrap(judging, "judge_notebook", "judge outside the kernel")
+    timer.wrap(judge, "judge_notebook", "judge outside the kernel")
     timer.wrap(sandbox, "run", "autograde in the sandbox")
     timer.wrap(worker, "nbgrader")
     timer.wrap(pipeline, "nbgrader")

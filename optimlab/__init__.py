@@ -6,7 +6,7 @@ checker), ``learn`` (what the notebooks use) and ``grade`` (the instructor's too
 
 from . import reference
 from .check import check
-from .judging import call
+from .check.recording import call
 from .optimizers import SPECS, StepFunctionOptimizer, get_spec, make_optimizer
 
 __all__ = ["SPECS", "StepFunctionOptimizer", "call", "check", "get_spec", "make_optimizer",

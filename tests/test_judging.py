@@ -1,6 +1,7 @@
-"""Judging outside the kernel (optimlab/judging.py), without a kernel: a check run in record
-mode leaves data, the same test cell replayed on that data gives the kernel's verdict, and
-records a submission could craft are refused before anything reads them."""
+"""Judging outside the kernel, without a kernel: a check run in record mode
+(optimlab/check/recording.py) leaves data, the same test cell replayed on that data by the judge
+(optimlab/grade/judge.py) gives the kernel's verdict, and records a submission could craft are
+refused before anything reads them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 import torch
 
 import optimlab
-from optimlab import judging
-from optimlab.judging import _KERNEL_SCOPE, _Scope, cell_key, judge_cell, load_records
+from optimlab.check.recording import _KERNEL_SCOPE, Scope, cell_key
+from optimlab.grade.judge import Verdict, judge_cell, load_records
 
 CHECK_GD = ('optimlab.check(gd_step, "gd", "basic")\n### BEGIN HIDDEN TESTS\n'
             '_ = optimlab.check(gd_step, "gd", "basic", hidden=True)\n### END HIDDEN TESTS')
@@ -30,7 +31,7 @@ def gd_wrong(param, grad, state, *, lr=1e-3):
 def record(folder: Path, source: str, namespace: dict, seed: int = SEED) -> bool:
     """Run ``source`` as a grading kernel would (recording); whether it raised nothing."""
     key = cell_key(source)
-    _KERNEL_SCOPE[0] = _Scope(key, [], seed, replay=False, path=folder / f"{key}.pt")
+    _KERNEL_SCOPE[0] = Scope(key, [], seed, replay=False, path=folder / f"{key}.pt")
     try:
         exec(source, {"optimlab": optimlab, "torch": torch, "display": None, **namespace})
         return True
@@ -40,7 +41,7 @@ def record(folder: Path, source: str, namespace: dict, seed: int = SEED) -> bool
         _KERNEL_SCOPE[0] = None
 
 
-def judged(folder: Path, source: str, seed: int = SEED) -> judging.Verdict:
+def judged(folder: Path, source: str, seed: int = SEED) -> Verdict:
     return judge_cell(source, load_records(folder, [cell_key(source)]).get(cell_key(source)),
                       seed)
 

@@ -100,14 +100,17 @@ del _r
 
 
 KERNEL_RECORDING = """\
-# Written by optimlab's grading pipeline: record what the tests' checks see (optimlab.judging).
+# Written by optimlab's grading pipeline: record what the tests' checks see
+# (optimlab.check.recording).
 # The real torch and optimlab are imported first, with nothing relative on sys.path: a `torch/`
 # or `optimlab/` handed in beside the notebook cannot stand in for them.
 import os as _os, sys as _sys
 _saved = _sys.path[:]
 _sys.path[:] = [p for p in _saved if p and _os.path.isabs(p) and _os.path.abspath(p) !=
                 _os.getcwd()]
-import torch, optimlab, optimlab.judging as _j
+import torch, optimlab
+# `from`, not `import optimlab.check.recording`: optimlab.check is also the check function
+from optimlab.check import recording as _j
 _sys.path[:] = _saved
 _j.start_recording()
 del _j, _os, _sys, _saved

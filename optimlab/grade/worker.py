@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .. import judging
-from ..judging import grading_seed
+from ..check import recording
+from ..check.recording import grading_seed
+from . import judge
 from . import sandbox as sandboxed
 from .course import nbgrader
 from .sandbox import Limits
@@ -113,7 +114,7 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
     in a sandbox, then judge it here on what its functions produced. The caller merges the
     result and then removes ``result.folder``.
 
-    The scores are the trusted side's (:mod:`optimlab.judging`): nbgrader's own, computed in
+    The scores are the trusted side's (:mod:`optimlab.grade.judge`): nbgrader's own, computed in
     the student's kernel, count only for a test cell that calls the student's code directly
     (which can be judged nowhere else), and the report says so.
     """
@@ -136,12 +137,12 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
     records = root / "records"
     env = {"IPYTHONDIR": str(root / ".ipython"), **ONE_THREAD,
            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-           judging.RECORD_DIR_ENV: str(records), judging.SEED_ENV: str(seed),
-           judging.TEST_CELLS_ENV: ",".join(k for nb in sorted(master.glob("*.ipynb"))
-                                            for k in judging.test_cell_keys(nb)),
+           recording.RECORD_DIR_ENV: str(records), recording.SEED_ENV: str(seed),
+           recording.TEST_CELLS_ENV: ",".join(k for nb in sorted(master.glob("*.ipynb"))
+                                              for k in judge.test_cell_keys(nb)),
            **{k: v for k, v in os.environ.items() if k.startswith("OPTIMLAB_")
-              and k not in (judging.RECORD_DIR_ENV, judging.SEED_ENV,
-                            judging.TEST_CELLS_ENV)}}
+              and k not in (recording.RECORD_DIR_ENV, recording.SEED_ENV,
+                            recording.TEST_CELLS_ENV)}}
     args = ["autograde", assignment, f"--student={student}", "--force", "--create",
             f"--db={_db_url(root)}", "--log-level=WARN", f"--Execute.timeout={cell_limit}"]
     ran = sandboxed.run([sys.executable, "-m", "nbgrader", *args], root, env, limits, sandbox)
@@ -152,7 +153,7 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
         out.problems.append(f"{tag}: autograde failed: {last_error(ran.log)}")
     kernel = _kernel_grades(root, out)
     for nb_master in sorted(master.glob("*.ipynb")):
-        verdicts = judging.judge_notebook(nb_master, records, seed)
+        verdicts = judge.judge_notebook(nb_master, records, seed)
         out.notebooks[nb_master.stem] = _trusted_grades(nb_master, verdicts,
                                                         kernel.get(nb_master.stem), out, tag)
     if not (records.is_dir() and any(records.glob("*.pt"))):
@@ -164,7 +165,7 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
     return out
 
 
-def _trusted_grades(master: Path, verdicts: dict[str, judging.Verdict],
+def _trusted_grades(master: Path, verdicts: dict[str, judge.Verdict],
                     kernel: NotebookGrades | None, out: Graded, tag: str) -> NotebookGrades:
     """The grades of one notebook: the judge's for every test cell it can judge."""
     import nbformat

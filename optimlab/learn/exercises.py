@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..check.guard import TimeLimitExceeded, time_limit, trimmed_traceback
-from ..judging import hidden_seed, produce
+from ..check.recording import hidden_seed, produce
 
 
 def _seed(hidden: bool, label: str = "") -> int:
