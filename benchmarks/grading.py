@@ -24,9 +24,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import is_grade, is_solution
 
-from optimlab.grade import judge, pipeline, sandbox, worker
-from optimlab.grade.course import assignments, course_dir, masters, nbgrader
+from optimlab.grade import course as nbcourse
+from optimlab.grade import judge, sandbox
+from optimlab.grade.course import assignments, course_dir, masters, nbgrader, scratch_course
 from optimlab.grade.demo import notebook_for
 from optimlab.grade.pipeline import Pipeline
 from optimlab.grade.scratch import submission_with
@@ -48,8 +50,8 @@ class Timer:
     def __init__(self) -> None:
         self.spent: dict[str, float] = defaultdict(float)
 
-    def wrap(self, module, name: str, label: str | None = None) -> None:
-        """Time ``module.name``; nbgrader calls are labelled by their command."""
+    def wrap(self, module, name: str, label: str) -> None:
+        """Time ``module.name`` under ``label``."""
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
@@ -57,7 +59,7 @@ class Timer:
             try:
                 return original(*args, **kwargs)
             finally:
-                self.spent[label or f"nbgrader {args[0][0]}"] += time.perf_counter() - start
+                self.spent[label] += time.perf_counter() - start
 
         setattr(module, name, timed)
 
@@ -68,8 +70,7 @@ def without_checks(course: Path, dest: Path) -> Path:
     for nb_path in (dest / "source").rglob("*.ipynb"):
         nb = nbformat.read(nb_path, as_version=4)
         for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+            if is_grade(cell) and not is_solution(cell) and cell.cell_type == "code":
                 cell.source = "pass"
         nbformat.write(nb, nb_path)
     return dest
@@ -85,8 +86,7 @@ def hand_in(course: Path, folder: Path, student: str, names: list[str]) -> None:
 
 def plain_nbgrader(course: Path, work: Path, names: list[str], timer: Timer) -> float:
     """nbgrader alone: release, autograde, feedback and export, as the pipeline does."""
-    shutil.copytree(course / "source", work / "source")
-    shutil.copy(course / "nbgrader_config.py", work / "nbgrader_config.py")
+    scratch_course(course, work)
     db = f"--db=sqlite:///{work / 'gradebook.db'}"
 
     def run(*args: str) -> None:
@@ -110,8 +110,9 @@ def p2(tmp: Path) -> dict:
     timer = Timer()
     timer.wrap(judge, "judge_notebook", "judge outside the kernel")
     timer.wrap(sandbox, "run", "autograde in the sandbox")
-    timer.wrap(worker, "nbgrader")
-    timer.wrap(pipeline, "nbgrader")
+    timer.wrap(nbcourse, "generate_assignment", "nbgrader generate_assignment (in process)")
+    timer.wrap(nbcourse, "generate_feedback", "nbgrader generate_feedback")
+    timer.wrap(nbcourse, "export_grades", "nbgrader export (in process)")
     pipe = Pipeline(course, tmp / "optimlab", progress=lambda m: None)
     pipe.collect_folder(tmp / "subs", names)
     start = time.perf_counter()

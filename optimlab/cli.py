@@ -31,24 +31,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"optimlab: unknown optimizer(s) {unknown}; known: {', '.join(SPECS)}",
               file=sys.stderr)
         return 2
+    from tqdm import tqdm
+
     device = _device(args.device)
-    total = sum(len(SPECS[n].impls(c)) * 2 for n in names for c in SPECS[n].cases)
-    done = 0
+    total = sum(len(SPECS[n].impls(c)) * 2 for n in names for c in SPECS[n].cases())
     start = time.perf_counter()
-
-    def progress(check) -> None:
-        nonlocal done
-        done += 1
-        if not args.quiet and sys.stderr.isatty():
-            print(f"\r  {done}/{total} {check.spec.name:<9} {check.case.name:<24}",
-                  end="", file=sys.stderr, flush=True)
-
     print(f"Checking {len(names)} reference optimizers against torch {torch.__version__} "
           f"on {device}: {total} runs of 50 steps, 2 param groups, 6 tensors "
           "(0-d, 1-D, 2-D, non-contiguous, empty, zero-gradient coordinates).", flush=True)
-    checks = all_checks(names, device=device, progress=progress)
-    if not args.quiet and sys.stderr.isatty():
-        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    # a bar on a terminal only: redirected output stays the table alone
+    with tqdm(total=total, unit="run", file=sys.stderr, leave=False, dynamic_ncols=True,
+              disable=args.quiet or not sys.stderr.isatty()) as bar:
+
+        def progress(check) -> None:
+            bar.set_postfix_str(f"{check.spec.name} {check.case.name}", refresh=False)
+            bar.update()
+
+        checks = all_checks(names, device=device, progress=progress)
     print(format_table(checks))
     failed = sum(not c.ok for c in checks)
     elapsed = time.perf_counter() - start
@@ -142,7 +141,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return 2
     try:
         pipe = Pipeline(course, Path(args.workdir), db_url=args.db, progress=_say,
-                        sandbox=args.sandbox, notebook_timeout=args.notebook_timeout)
+                        sandbox=args.sandbox, notebook_timeout=args.notebook_timeout,
+                        progress_bar=sys.stdout.isatty())
     except SandboxUnavailable as exc:
         print(f"optimlab: {exc}", file=sys.stderr)
         return 2
@@ -179,7 +179,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sandbox = args.sandbox or ("bwrap" if sandbox_unavailable() is None else "none")
     print("Student code runs " + ("in a bubblewrap sandbox, one per submission" if sandbox ==
           "bwrap" else f"WITHOUT a sandbox ({sandbox_unavailable()})"), flush=True)
-    pipe = Pipeline(course, workdir / "nbgrader", progress=_say, sandbox=sandbox)
+    pipe = Pipeline(course, workdir / "nbgrader", progress=_say, sandbox=sandbox,
+                    progress_bar=sys.stdout.isatty())
     problems = pipe.collect_folder(submissions, ASSIGNMENTS)
     return _grade_and_print(pipe, ASSIGNMENTS, problems, args.jobs, started)
 

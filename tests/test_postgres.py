@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from optimlab.grade.pipeline import Pipeline, read_csv
+from optimlab.grade.pipeline import Pipeline
+from optimlab.grade.report import read_csv
 
 from .hostile import ASSIGNMENT, CLASS, SANDBOX, make_course, write_class
 from .postgres import Unavailable, local_server

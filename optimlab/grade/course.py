@@ -17,7 +17,8 @@ from typing import Any
 
 import nbformat
 
-KERNEL = "python3"
+from ..learn.progress import run_notebook
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +35,16 @@ def assignments(course: Path) -> list[str]:
 
 def masters(course: Path, assignment: str) -> list[Path]:
     return sorted((course / "source" / assignment).glob("*.ipynb"))
+
+
+def scratch_course(course: Path, root: Path) -> Path:
+    """Copy a course's masters (``source/``) and its ``nbgrader_config.py`` into ``root`` (made
+    if missing; files already there are overwritten), for nbgrader to work in away from
+    ``course``. Returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(course / "source", root / "source", dirs_exist_ok=True)
+    shutil.copy(course / "nbgrader_config.py", root / "nbgrader_config.py")
+    return root
 
 
 # What a grader's nbgrader run must not read: student code runs as the grader's OS user, so it
@@ -89,6 +100,88 @@ def nbgrader(args: list[str], cwd: Path, *, env_extra: dict[str, str] | None = N
     return proc
 
 
+def course_config(root: Path) -> Any:
+    """The traitlets config of the course in ``root``: its ``nbgrader_config.py`` and nothing
+    else (no per-user or system Jupyter config, which :func:`nbgrader` also keeps out)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    return config
+
+
+def generate_assignment(root: Path, assignment: str, db_url: str | None = None) -> None:
+    """``nbgrader generate_assignment --force`` for the course in ``root`` (its own gradebook,
+    or ``db_url``), in this process through nbgrader's Python API: it reads the course's config
+    alone (:func:`course_config`) and the masters, runs no notebook and no nbconvert template,
+    so nothing a student's code could have written is loaded. Raises with nbgrader's log."""
+    from nbgrader.apps.api import NbGraderAPI
+
+    config = course_config(root)
+    if db_url:
+        config.CourseDirectory.db_url = db_url
+    config.NbGraderAPI.log_level = "WARN"
+    with tempfile.TemporaryDirectory(prefix="optimlab-exchange-") as exchange:
+        # the API looks for an exchange when it starts: an empty one (none is used) keeps it
+        # from reporting a missing /usr/local/share/nbgrader/exchange
+        config.Exchange.root = exchange
+        result = NbGraderAPI(config=config).generate_assignment(assignment, force=True,
+                                                                create=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"
+                           f"{result.get('log', '')}\n{result.get('error', '')}")
+
+
+def generate_feedback(root: Path, assignment: str, db_url: str | None = None) -> None:
+    """``nbgrader generate_feedback --force``: HTML from the autograded notebooks.
+
+    Not through nbgrader's Python API but in a child process (:func:`nbgrader`): nbconvert looks
+    up its HTML templates in the per-user Jupyter data folders (``~/.local/share/jupyter``,
+    ``$JUPYTER_PATH``), which a student's code running as the grader could have written, and
+    this process cannot point them elsewhere without changing its own environment under the
+    worker threads. The child gets a private HOME and data folder instead. It also renders what
+    students wrote: a notebook that makes nbconvert blow up takes down that child, not us."""
+    nbgrader(["generate_feedback", assignment, "--force", *_db_arg(db_url), "--log-level=WARN"],
+             root)
+
+
+def export_grades(root: Path, to: Path, db_url: str | None = None) -> None:
+    """``nbgrader export``, in this process: the course's configured export plugin (nbgrader's
+    CSV one by default) over the gradebook. It reads the gradebook and the course's config only
+    (nbgrader's Python API has no export; this is what its export app runs)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.plugins import CsvExportPlugin
+    from traitlets.utils.importstring import import_item
+
+    config = course_config(root)
+    if db_url:
+        config.CourseDirectory.db_url = db_url
+    plugin_class = config.ExportApp.get("plugin_class", CsvExportPlugin)
+    if isinstance(plugin_class, str):
+        plugin_class = import_item(plugin_class)
+    plugin = plugin_class(config=config)
+    plugin.to = str(to)
+    where = CourseDirectory(config=config)
+    with Gradebook(where.db_url, where.course_id) as gb:
+        plugin.export(gb)
+
+
+def zip_collect(root: Path, assignment: str, regex: str, db_url: str | None = None) -> None:
+    """``nbgrader zip_collect --force`` with ``regex`` for the file names.
+
+    In a child process (:func:`nbgrader`), not through the Python API (which has no
+    zip_collect): it unpacks archives a student or an LMS handed in, and an archive that
+    exhausts memory or crashes the extractor takes down that child, not us."""
+    nbgrader(["zip_collect", assignment, "--force",
+              f"--FileNameCollectorPlugin.named_regexp={regex}", *_db_arg(db_url),
+              "--log-level=WARN"], root)
+
+
+def _db_arg(db_url: str | None) -> list[str]:
+    return [f"--db={db_url}"] if db_url else []
+
+
 def _normalized(nb: Any) -> str:
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
@@ -103,11 +196,9 @@ def generate_release(course: Path, names: Iterable[str], out: Path) -> list[Path
     in ``course``); the released notebooks are written under ``out/<assignment>/``."""
     written = []
     with tempfile.TemporaryDirectory(prefix="optimlab-release-") as tmp:
-        scratch = Path(tmp)
-        shutil.copytree(course / "source", scratch / "source")
-        shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
+        scratch = scratch_course(course, Path(tmp))
         for name in names:
-            nbgrader(["generate_assignment", name, "--force", "--log-level=WARN"], scratch)
+            generate_assignment(scratch, name)
             for nb_path in sorted((scratch / "release" / name).glob("*.ipynb")):
                 nb = nbformat.read(nb_path, as_version=4)
                 target = out / name / nb_path.name
@@ -118,16 +209,11 @@ def generate_release(course: Path, names: Iterable[str], out: Path) -> list[Path
 
 def execute(nb_path: Path, *, timeout: int = 300) -> Any:
     """Execute a notebook in its own folder with the pinned kernel; return it with outputs."""
-    from nbclient import NotebookClient
-
     nb = nbformat.read(nb_path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
-                            resources={"metadata": {"path": str(nb_path.parent)}})
-    client.execute()
-    return nb
+    return run_notebook(nb, nb_path.parent, timeout=timeout)
 
 
 def release(course: Path, names: Iterable[str] | None = None, *, notebooks: Path | None = None,

@@ -49,9 +49,10 @@ def notebook_for(course: Path, assignment: str, kind: str) -> str:
         return (ROOT / "notebooks" / assignment / master.name).read_text(encoding="utf-8")
     if kind == "not a notebook":
         return '{"cells": [ this is not JSON'
+    from nbgrader.utils import is_solution
+
     nb = nbformat.read(master, as_version=4)
-    solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
-                 and c.cell_type == "code"]
+    solutions = [c for c in nb.cells if is_solution(c) and c.cell_type == "code"]
     if kind == "first exercise only":
         first = solutions[0].metadata.nbgrader["grade_id"]
         stub = "# YOUR CODE HERE\nraise NotImplementedError()"

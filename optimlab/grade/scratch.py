@@ -1,18 +1,23 @@
-"""Autograding with nbgrader, in a scratch copy of the course: release, submit, autograde,
-feedback, scores. The instructor pipeline (``optimlab grade``) and the tests build on it.
+"""Sample submissions made from the masters, and plain nbgrader in a scratch copy of the course.
+
+:func:`submission_with` (an honest submission, or one with a learner's answer in place) makes the
+demo class (:mod:`optimlab.grade.demo`), the benchmarks' submissions and the tests'.
+:class:`Course` runs nbgrader alone on them (release, autograde in the kernel, feedback, scores):
+``tests/test_course.py`` grades the masters with it. ``optimlab grade`` does not build on
+:class:`Course`: it grades in a sandbox and judges outside the kernel
+(:mod:`optimlab.grade.pipeline`).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from .course import masters, nbgrader
+from .course import generate_assignment, masters, nbgrader, scratch_course
 
 
 def solution_code(source: str) -> str:
@@ -28,11 +33,12 @@ def submission_with(master: Path, replace: dict[str, str] | None = None) -> Any:
 
     ``replace`` maps a solution cell's ``grade_id`` to other code (a learner's answer).
     """
+    from nbgrader.utils import is_solution
+
     nb = nbformat.read(master, as_version=4)
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            gid = meta.get("grade_id")
+        if is_solution(cell) and cell.cell_type == "code":
+            gid = cell.metadata.nbgrader.get("grade_id")
             cell.source = (replace or {}).get(gid, solution_code(cell.source))
     return nb
 
@@ -49,14 +55,11 @@ class Course:
     """A scratch nbgrader course made from the masters, for grading submissions."""
 
     def __init__(self, source_course: Path, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(source_course / "source", root / "source", dirs_exist_ok=True)
-        shutil.copy(source_course / "nbgrader_config.py", root / "nbgrader_config.py")
+        self.root = scratch_course(source_course, root)
         self.source_course = source_course
 
     def generate(self, assignment: str) -> None:
-        nbgrader(["generate_assignment", assignment, "--force", "--log-level=WARN"], self.root)
+        generate_assignment(self.root, assignment)
 
     def submit(self, student: str, assignment: str, notebooks: dict[str, Any]) -> None:
         """Place ``{filename: notebook or text}`` as the student's submission."""
@@ -67,6 +70,8 @@ class Course:
             (folder / name).write_text(text, encoding="utf-8")
 
     def autograde(self, assignment: str) -> None:
+        """nbgrader autograde and feedback, as plain nbgrader runs them (a child process: the
+        submissions' code runs in its kernels)."""
         nbgrader(["autograde", assignment, "--force", "--create", "--log-level=WARN"], self.root)
         nbgrader(["generate_feedback", assignment, "--force", "--log-level=WARN"], self.root)
 

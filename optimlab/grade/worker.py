@@ -1,11 +1,12 @@
 """Grade one submission in a scratch copy of the course, away from the real gradebook.
 
 Each submission is autograded by real nbgrader in its own throw-away folder with its own SQLite
-gradebook (a copy of a per-assignment template), then re-checked outside the kernel. What comes
-back is plain data: the grades and comments nbgrader wrote, the points to withdraw, and the
-problems seen. Only the pipeline's main thread writes the real gradebook, so any number of
-workers can run at once and nothing a submission does reaches the real gradebook or the grading
-folder.
+gradebook (a copy of a per-assignment template, :func:`make_template`), in a sandbox
+(:mod:`optimlab.grade.sandbox`), then judged outside the kernel (:mod:`optimlab.grade.judge`).
+What comes back is plain data (:class:`Graded`): the grades and comments nbgrader wrote, the
+points withdrawn, and the problems seen. Only the pipeline's main thread writes the real
+gradebook (:mod:`optimlab.grade.gradebook`), so any number of workers can run at once and
+nothing a submission does reaches the real gradebook or the grading folder.
 """
 
 from __future__ import annotations
@@ -20,28 +21,82 @@ from pathlib import Path
 
 from ..check import recording
 from ..check.recording import grading_seed
-from . import judge
+from . import course, judge
 from . import sandbox as sandboxed
-from .course import nbgrader
+from .collect import copy_regular_files
 from .sandbox import Limits
 
-WITHDRAWN = "points withdrawn: judged outside your notebook's kernel, the test fails"
-# what nbgrader itself writes into a course folder; anything else new is the submission's doing
 # Kernels run torch on one thread: grading works on small tensors, and several kernels at once
 # (--jobs) with a thread pool each would fight over the cores (OpenMP threads spin while waiting).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# What nbgrader itself writes into a course folder; anything else new is the submission's doing.
 NBGRADER_FILES = {".nbgrader.log", "autograded", "gradebook.db", "release", "submitted",
                   "records"}
+
+KERNEL_LIMITS = """\
+# Written by optimlab's grading pipeline: limits for every kernel that runs student code.
+import resource as _r
+_r.setrlimit(_r.RLIMIT_AS, ({memory}, {memory}))
+del _r
+"""
+
+KERNEL_RECORDING = """\
+# Written by optimlab's grading pipeline: record what the tests' checks see
+# (optimlab.check.recording).
+# The real torch and optimlab are imported first, with nothing relative on sys.path: a `torch/`
+# or `optimlab/` handed in beside the notebook cannot stand in for them.
+import os as _os, sys as _sys
+_saved = _sys.path[:]
+_sys.path[:] = [p for p in _saved if p and _os.path.isabs(p) and _os.path.abspath(p) !=
+                _os.getcwd()]
+import torch, optimlab
+# `from`, not `import optimlab.check.recording`: optimlab.check is also the check function
+from optimlab.check import recording as _j
+_sys.path[:] = _saved
+_j.start_recording()
+del _j, _os, _sys, _saved
+"""
+
+
+def write_kernel_startup(ipython: Path, memory_bytes: int) -> None:
+    """IPython start-up files for the grading kernels (``IPYTHONDIR=ipython``): the address
+    space limit, then recording (:func:`optimlab.check.recording.start_recording`)."""
+    startup = ipython / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-optimlab-limits.py").write_text(KERNEL_LIMITS.format(memory=memory_bytes))
+    (startup / "01-optimlab-record.py").write_text(KERNEL_RECORDING)
+
+
+@dataclass(frozen=True)
+class CellGrade:
+    """One graded cell's result, as nbgrader's gradebook keeps it."""
+
+    auto: float | None
+    extra: float | None = None
+    needs_manual: bool = False
+
+
+UNGRADED = CellGrade(None, None, True)
+"""A cell with no result: a written answer, for the grader."""
 
 
 @dataclass
 class NotebookGrades:
-    """nbgrader's results for one notebook of one submission."""
+    """The results for one notebook of one submission."""
 
     flagged: bool
     late_penalty: float | None
-    grades: dict[str, tuple[float | None, float | None, bool]]  # cell: auto, extra, needs manual
+    grades: dict[str, CellGrade]  # by grade_id
     comments: dict[str, str | None]  # cell: auto comment
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """Points the kernel gave that the judge withdrew: the test fails outside the kernel."""
+
+    notebook: str
+    cell: str
+    reason: str
 
 
 @dataclass
@@ -53,7 +108,7 @@ class Graded:
     problems: list[str] = field(default_factory=list)
     timestamp: datetime | None = None
     notebooks: dict[str, NotebookGrades] = field(default_factory=dict)
-    withdrawn: dict[tuple[str, str], str] = field(default_factory=dict)  # (nb, cell): why
+    withdrawn: list[Withdrawal] = field(default_factory=list)
     folder: Path | None = None  # the scratch folder; the autograded notebooks are inside
     seconds: float = 0.0
 
@@ -74,36 +129,44 @@ class Graded:
         return path
 
 
-def make_template(course_source: Path, config: Path, ipython: Path, assignment: str,
-                  gradebook: Path | None = None) -> Path:
-    """A scratch course folder whose SQLite gradebook holds the assignment and no students.
+def make_template(workdir: Path, assignment: str, gradebook: Path | None = None) -> Path:
+    """A scratch course folder whose SQLite gradebook holds the assignment and no students,
+    made from the grading folder ``workdir`` (its masters, config and kernel start-up files).
 
     With ``gradebook`` (the real one, SQLite, the assignment already generated into it) it is a
-    copy with every student's rows deleted and the file vacuumed, so no other student's grades
-    reach a submission's folder. Otherwise nbgrader generates the assignment afresh.
+    copy with every student removed and the file vacuumed, so no other student's grades reach a
+    submission's folder. Otherwise nbgrader generates the assignment afresh.
     """
-    root = Path(tempfile.mkdtemp(prefix=f"optimlab-{assignment}-template-"))
-    shutil.copytree(course_source, root / "source")
-    shutil.copy(config, root / "nbgrader_config.py")
-    shutil.copytree(ipython, root / ".ipython")
+    root = course.scratch_course(workdir, Path(tempfile.mkdtemp(
+        prefix=f"optimlab-{assignment}-template-")))
+    shutil.copytree(workdir / ".ipython", root / ".ipython")
     if gradebook is not None:
         shutil.copyfile(gradebook, root / "gradebook.db")
-        con = sqlite3.connect(root / "gradebook.db")
-        try:
-            with con:
-                for table in ("grade", "comment", "submitted_notebook", "submitted_assignment",
-                              "student"):
-                    con.execute(f"DELETE FROM {table}")
-            con.execute("VACUUM")
-        finally:
-            con.close()
+        _remove_students(root / "gradebook.db")
     else:
-        nbgrader(["generate_assignment", assignment, "--force", f"--db={_db_url(root)}",
-                  "--log-level=WARN"], root)
+        course.generate_assignment(root, assignment)
     # The masters hold the solutions, and autograde needs only the gradebook (which holds the
     # test cells) and the submission: nothing of source/ goes where student code runs.
     shutil.rmtree(root / "source")
     return root
+
+
+def _remove_students(db: Path) -> None:
+    """Every student and their submissions out of an SQLite gradebook, then ``VACUUM`` so that
+    nothing of theirs is left in the file's free pages."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=Warning)  # SQLAlchemy's, on nbgrader's deletes
+        for student in [s.id for s in gb.students]:
+            gb.remove_student(student)
+    con = sqlite3.connect(db)
+    try:
+        con.execute("VACUUM")
+    finally:
+        con.close()
 
 
 def grade_submission(template: Path, submitted: Path, master: Path, student: str,
@@ -114,8 +177,8 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
     in a sandbox, then judge it here on what its functions produced. The caller merges the
     result and then removes ``result.folder``.
 
-    The scores are the trusted side's (:mod:`optimlab.grade.judge`): nbgrader's own, computed in
-    the student's kernel, count only for a test cell that calls the student's code directly
+    The scores are the trusted side's (:mod:`optimlab.grade.judge`): nbgrader's own, computed
+    in the student's kernel, count only for a test cell that calls the student's code directly
     (which can be judged nowhere else), and the report says so.
     """
     import sys
@@ -124,14 +187,13 @@ def grade_submission(template: Path, submitted: Path, master: Path, student: str
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix=f"optimlab-{assignment}-{student}-"))
     shutil.copytree(template, root, dirs_exist_ok=True, symlinks=True)
-    target = root / "submitted" / student / assignment
-    _copy_regular_files(submitted, target)
+    copy_regular_files(submitted, root / "submitted" / student / assignment)
     out = Graded(student, assignment, folder=root, timestamp=_trusted_timestamp(submitted))
     tag = f"{student}/{assignment}"
     if extension:
         _set_extension(root, student, assignment, extension)
     entries = set(root.iterdir())
-    cell_limit = timeout or configured_timeout(root / "nbgrader_config.py")
+    cell_limit = timeout or configured_timeout(root)
     limits = limits or Limits()
     seed = grading_seed()
     records = root / "records"
@@ -169,42 +231,31 @@ def _trusted_grades(master: Path, verdicts: dict[str, judge.Verdict],
                     kernel: NotebookGrades | None, out: Graded, tag: str) -> NotebookGrades:
     """The grades of one notebook: the judge's for every test cell it can judge."""
     import nbformat
+    from nbgrader.utils import is_grade
 
-    grades: dict[str, tuple[float | None, float | None, bool]] = {}
+    grades: dict[str, CellGrade] = {}
     for cell in nbformat.read(master, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade"):
+        if not is_grade(cell):
             continue
+        meta = cell.metadata.nbgrader
         gid, points = meta["grade_id"], float(meta.get("points", 0))
         verdict = verdicts.get(gid)
         said = kernel.grades.get(gid) if kernel else None
         if verdict is None:  # a written answer: graded by hand
-            grades[gid] = (None, None, True)
+            grades[gid] = UNGRADED
             continue
         if not verdict.judged:
-            auto = (said[0] if said else None) or 0.0
-            grades[gid] = (min(auto, points), None, False)
+            auto = (said.auto if said else None) or 0.0
+            grades[gid] = CellGrade(min(auto, points))
             out.problems.append(f"{tag}: {gid}: judged in the kernel only ({verdict.message}); "
                                 "route calls of student code through optimlab.call")
             continue
-        grades[gid] = (points if verdict.passed else 0.0, None, False)
-        if not verdict.passed and said and (said[0] or 0) > 0:
-            out.withdrawn[(master.stem, gid)] = verdict.message
+        grades[gid] = CellGrade(points if verdict.passed else 0.0)
+        if not verdict.passed and said and (said.auto or 0) > 0:
+            out.withdrawn.append(Withdrawal(master.stem, gid, verdict.message))
             out.problems.append(f"{tag}: {gid}: points withdrawn ({verdict.message[:160]})")
     comments = dict(kernel.comments) if kernel else {}
     return NotebookGrades(flagged=False, late_penalty=None, grades=grades, comments=comments)
-
-
-def _copy_regular_files(src: Path, dest: Path) -> None:
-    """The submission's regular files, never a link (collection has already reported them)."""
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        here = Path(dirpath)
-        (dest / here.relative_to(src)).mkdir(parents=True, exist_ok=True)
-        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
-        for f in filenames:
-            path = here / f
-            if path.is_file() and not path.is_symlink():
-                shutil.copyfile(path, dest / path.relative_to(src))
 
 
 def _trusted_timestamp(submitted: Path) -> datetime | None:
@@ -221,39 +272,15 @@ def _trusted_timestamp(submitted: Path) -> datetime | None:
         return None
 
 
-def configured_timeout(config: Path, default: int = 180) -> int:
-    """``Execute.timeout`` as the course's ``nbgrader_config.py`` sets it (``default`` if not)."""
-    from traitlets.config.loader import PyFileConfigLoader
-
+def configured_timeout(root: Path, default: int = 180) -> int:
+    """``Execute.timeout`` as the ``nbgrader_config.py`` in ``root`` sets it (``default`` if
+    not)."""
     try:
-        loaded = PyFileConfigLoader(config.name, path=str(config.parent)).load_config()
+        loaded = course.course_config(root)
     except Exception:  # a config that does not load is nbgrader's to report
         return default
     value = loaded.Execute.get("timeout")
     return int(value) if isinstance(value, (int, float)) and value > 0 else default
-
-
-MAX_FEEDBACK_BYTES = 100 * 1024**2
-
-
-def copy_notebooks(src: Path, dest: Path) -> None:
-    """Copy the autograded folder's regular files (never links; at most
-    :data:`MAX_FEEDBACK_BYTES` in all) for nbgrader's feedback."""
-    budget = MAX_FEEDBACK_BYTES
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        rel = Path(dirpath).relative_to(src)
-        for d in dirnames:
-            if not (Path(dirpath) / d).is_symlink():
-                (dest / rel / d).mkdir(exist_ok=True)
-        for f in filenames:
-            path = Path(dirpath) / f
-            if path.is_file() and not path.is_symlink():
-                budget -= path.stat().st_size
-                if budget < 0:
-                    return
-                shutil.copyfile(path, dest / rel / f)
 
 
 def last_error(log: str) -> str:
@@ -328,8 +355,8 @@ def _kernel_grades(root: Path, out: Graded) -> dict[str, NotebookGrades]:
             for nb in sub.notebooks:
                 found[nb.name] = NotebookGrades(
                     flagged=bool(nb.flagged), late_penalty=None,
-                    grades={g.name: (g.auto_score, g.extra_credit, bool(g.needs_manual_grade))
-                            for g in nb.grades},
+                    grades={g.name: CellGrade(g.auto_score, g.extra_credit,
+                                              bool(g.needs_manual_grade)) for g in nb.grades},
                     comments={c.name: (c.auto_comment or "")[:2000] or None
                               for c in nb.comments})
     except Exception:  # a gradebook the submission spoiled: no claims to read

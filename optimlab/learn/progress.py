@@ -11,8 +11,22 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
+
+KERNEL = "python3"
+"""The kernelspec every notebook is written for, run with and graded with."""
+
+
+def run_notebook(nb: Any, folder: Path, *, timeout: int, allow_errors: bool = False) -> Any:
+    """Execute ``nb`` in place, as nbval and nbgrader do: a fresh kernel of the pinned
+    kernelspec, started in ``folder``, ``timeout`` seconds a cell. Returns ``nb``."""
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, allow_errors=allow_errors,
+                   record_timing=False, resources={"metadata": {"path": str(folder)}}).execute()
+    return nb
 
 
 @dataclass
@@ -49,7 +63,7 @@ def _message(outputs: list) -> str:
 
 def check_notebook(path: Path, timeout: int = 120) -> NotebookProgress:
     """Run a copy of one notebook; report its graded check cells."""
-    from nbclient import NotebookClient
+    from nbgrader.utils import is_grade, is_solution
 
     assignment = path.parent.name
     try:
@@ -62,17 +76,14 @@ def check_notebook(path: Path, timeout: int = 120) -> NotebookProgress:
             if sibling.is_dir():
                 shutil.copytree(sibling, root / sibling.name,
                                 ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        workdir = root / assignment
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                record_timing=False, resources={"metadata": {"path": str(workdir)}})
         try:
-            client.execute()
+            run_notebook(nb, root / assignment, timeout=timeout, allow_errors=True)
         except Exception as exc:  # a dead kernel, a cell past the timeout
             return NotebookProgress(assignment, [], f"the notebook did not run: {exc}")
     parts = []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+            meta = cell.metadata.nbgrader
             msg = _message(cell.get("outputs", []))
             parts.append(Part(meta["grade_id"], meta.get("points", 0), not msg, msg))
     return NotebookProgress(assignment, parts)
