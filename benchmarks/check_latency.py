@@ -1,5 +1,9 @@
 """P1, feedback latency: the median time of a full visible check of each optimizer, on CPU.
 
+P1–P4 are the course's four performance targets (benchmarks/README.md): P1 feedback latency
+(this script), P2 grading overhead and P3 class throughput (grading.py), P4 CI time
+(nbval_time.py).
+
 Baseline, measured in the same run: torch.optim alone stepping through the same cases (the
 work no checker can avoid). Target: a median of at most 0.3 s per optimizer.
 
@@ -51,8 +55,8 @@ def main() -> int:
         med, bmed = statistics.median(times), statistics.median(base)
         rows.append({"optimizer": name, "cases": len(result.cases), "median_s": med,
                      "torch_only_s": bmed, "ratio": med / bmed, "ok": med <= TARGET_S})
-    print(f"P1 feedback latency, CPU, torch {torch.__version__}, {args.repeats} repeats, "
-          f"1 thread. Target: median ≤ {TARGET_S} s.")
+    print(f"P1 feedback latency (a learner's full visible check of one optimizer), CPU, torch "
+          f"{torch.__version__}, {args.repeats} repeats, 1 thread. Target: median ≤ {TARGET_S} s.")
     print(f"{'optimizer':<10}{'cases':>6}{'median s':>10}{'torch-only s':>14}{'ratio':>7}  target")
     for r in rows:
         print(f"{r['optimizer']:<10}{r['cases']:>6}{r['median_s']:>10.3f}{r['torch_only_s']:>14.3f}"

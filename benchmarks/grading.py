@@ -1,5 +1,9 @@
 """P2 grading overhead and P3 class throughput, each against a baseline measured in the same run.
 
+P1–P4 are the course's four performance targets (benchmarks/README.md): P1 feedback latency
+(check_latency.py), P2 grading overhead and P3 class throughput (this script), P4 CI time
+(nbval_time.py).
+
 P2: one student hands in the solution of every assignment. optimlab's pipeline grades it
 (autograde, out-of-kernel re-check, feedback, export) against plain nbgrader doing the same steps
 on the same notebooks with the checks removed (every graded test cell emptied). Target <= 1.2.
@@ -126,7 +130,8 @@ def p2(tmp: Path) -> dict:
     base = plain_nbgrader(bare, tmp / "bare", names, base_timer)
     score = sum(r.score or 0 for r in report.rows)
     top = sum(r.max_score for r in report.rows)
-    return {"benchmark": "P2 grading overhead", "assignments": len(names),
+    return {"benchmark": "P2 grading overhead (optimlab grade / plain nbgrader, same steps)",
+            "assignments": len(names),
             "optimlab_s": ours, "plain_nbgrader_s": base, "ratio": ours / base,
             "target": P2_TARGET, "met": ours / base <= P2_TARGET, "score": f"{score:g}/{top:g}",
             "optimlab_breakdown_s": dict(timer.spent),
@@ -150,7 +155,8 @@ def p3(tmp: Path, students: int, assignment: str) -> dict:
         report = pipe.grade([assignment], jobs=jobs)
         results[jobs] = (time.perf_counter() - start, report.scores())
     (serial, scores1), (parallel, scores2) = results[1], results[2]
-    return {"benchmark": "P3 class throughput", "students": students, "assignment": assignment,
+    return {"benchmark": "P3 class throughput (a class with --jobs 2 against one at a time)",
+            "students": students, "assignment": assignment,
             "serial_s": serial, "jobs2_s": parallel, "speedup": serial / parallel,
             "target": P3_TARGET, "met": serial / parallel >= P3_TARGET,
             "identical_grades": scores1 == scores2}

@@ -1,5 +1,9 @@
 """P4 CI time: every solution notebook under nbval, as `./run test` runs them. Target <= 5 min.
 
+P1–P4 are the course's four performance targets (benchmarks/README.md): P1 feedback latency
+(check_latency.py), P2 grading overhead and P3 class throughput (grading.py), P4 CI time (this
+script).
+
 The baseline, in the same run, is the same notebooks on one worker: the figure shows what the
 second core buys.
 
@@ -47,7 +51,7 @@ def main() -> int:
     args = parser.parse_args()
     parallel, summary = nbval(args.workers)
     serial, _ = nbval(1)
-    row = {"benchmark": "P4 nbval of all solutions", "workers": args.workers,
+    row = {"benchmark": "P4 CI time (nbval of all solutions)", "workers": args.workers,
            "seconds": parallel, "one_worker_s": serial, "speedup": serial / parallel,
            "target_s": TARGET_S, "met": parallel <= TARGET_S, "pytest": summary,
            "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}"}

@@ -8,7 +8,7 @@ the course: config, a gradebook with no student in it, the submitted notebook) i
 Nothing of the instructor's is there: no ``course/source``, no master or solution notebooks, no
 real gradebook, no other submission, no grading folder.
 
-    with_sandbox = SandboxLimits(...);  run(["python", "-m", "nbgrader", ...], scratch, env)
+    run([sys.executable, "-m", "nbgrader", "autograde", ...], scratch, env, Limits(wall_s=600))
 """
 
 from __future__ import annotations
