@@ -93,15 +93,18 @@ def check(
         results = [CaseResult(c, passed=False, kind="shortcut", message=msg) for c in cases]
     else:
         stopped = None
+        diagnose = explain  # the first wrong trajectory is diagnosed; the rest say what differs
         for case in cases:
             if stopped is not None:
                 results.append(CaseResult(case, passed=False, kind="skipped", message=stopped))
                 continue
             impls = spec.impls(case) if torch.device(dev).type == "cuda" else ("single",)
             res = run_case(fn, spec, case, device=dev, impls=impls,
-                           time_limit_s=time_limit, explain=explain,
+                           time_limit_s=time_limit, explain=diagnose,
                            allow_reference=allow_reference)
             results.append(res)
+            if res.kind in ("mismatch", "nonfinite"):
+                diagnose = False
             if res.kind in ("timeout", "shortcut"):
                 stopped = f"not run: an earlier case ended with {res.kind}"
     result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 _TORCH_OPTIM_DIR = os.path.dirname(torch.optim.__file__) + os.sep
 _OPTIMLAB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -94,9 +95,30 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+#: The C++ optimizer kernels, as the dispatcher names them (aten::_fused_adam_, ...).
+_KERNEL_MARK = "::_fused_"
+
+
+class _KernelWatch(TorchDispatchMode):
+    """Sees every tensor op the learner's function runs, however it reached it (a built name,
+    ``torch.ops.aten``): the fused optimizer kernels are recorded as shortcuts."""
+
+    def __init__(self, hits: list[str]) -> None:
+        super().__init__()
+        self.hits = hits
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        name = func.name()
+        if _KERNEL_MARK in name:
+            self.hits.append(f"torch's fused optimizer kernel ({name})")
+        return func(*args, **(kwargs or {}))
+
+
 @contextlib.contextmanager
 def watch_for_shortcuts() -> Iterator[list[str]]:
-    """Record, in the list it yields, every call into torch.optim or optimlab.reference.
+    """Record, in the list it yields, every call into torch.optim (its Python code, its
+    functional API, its fused C++ kernels) or into optimlab's references.
 
     The caller raises :class:`ShortcutUsed` afterwards: raising inside the trace function
     could be swallowed by the learner's own ``try``/``except``.
@@ -114,7 +136,8 @@ def watch_for_shortcuts() -> Iterator[list[str]]:
 
     sys.settrace(tracer)
     try:
-        yield hits
+        with _KernelWatch(hits):
+            yield hits
     finally:
         sys.settrace(old)
 

@@ -10,7 +10,8 @@ from ..optimizers.cases import Case
 from ..optimizers.mistakes import Mistake
 
 Outcome = Literal["ok", "mismatch", "nonfinite", "state", "exception", "timeout", "shortcut",
-                  "returned", "grad_modified", "shape", "dtype", "device", "signature", "skipped"]
+                  "returned", "grad_modified", "grad_kept", "shape", "dtype", "device",
+                  "signature", "skipped"]
 """How a case ended: ``ok``, or what went wrong first."""
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -103,21 +105,41 @@ class Signature:
         return out
 
 
+@dataclass
+class LearnerRun(Trajectory):
+    """A learner's trajectory, and whether its function wrote to ``param`` on step 1."""
+
+    wrote: bool = True
+
+
+def _shares_memory(a: Tensor, b: Tensor) -> bool:
+    return a.device == b.device and a.untyped_storage().data_ptr() == \
+        b.untyped_storage().data_ptr() and b.numel() > 0
+
+
 def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                        problem: Problem, time_limit_s: float | None,
-                       allow_reference: bool = False) -> Trajectory:
-    """Run the learner's function on the problem, checking its behaviour after every call."""
+                       allow_reference: bool = False) -> LearnerRun:
+    """Run the learner's function on the problem, checking its behaviour after every call.
+
+    As in training, each tensor's ``grad`` is one tensor object refilled in place every step
+    (``zero_grad(set_to_none=False)``), so a function that keeps ``grad`` itself is caught.
+    """
     params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
+    grads = [torch.empty_like(p) for p in params]
     states: list[dict[str, Any]] = [{} for _ in params]
     history: list[list[Tensor]] = []
     n = len(params)
     sig = Signature(fn, spec)
+    versions = [p._version for p in params]
+    wrote = True
     with torch.no_grad(), time_limit(time_limit_s), watch_for_shortcuts() as hits:
         for t, row in enumerate(problem.grads, start=1):
             per_group = [sig.kwargs(hyper_at(case, k, t)) for k in (0, 1)]
             for i, (p, g) in enumerate(zip(params, row, strict=True)):
                 kwargs = dict(per_group[group_of(i, n, case)])
-                grad = g.clone(memory_format=torch.preserve_format)
+                grad = grads[i]
+                grad.copy_(g)
                 shape, dtype, device = p.shape, p.dtype, p.device
                 where = {"step": t, "tensor": i, "shape": tuple(shape)}
                 try:
@@ -140,6 +162,13 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                                         f"at step {t} (tensor {i}); compute with a new tensor, "
                                         "e.g. `g = grad + wd * param`, not `grad.add_(...)`",
                                         **where)
+                kept = [k for k, v in states[i].items()
+                        if isinstance(v, Tensor) and _shares_memory(v, grad)]
+                if kept:
+                    raise LearnerFailed("grad_kept", f"your function keeps `grad` itself in "
+                                        f"state[{kept[0]!r}] (step {t}, tensor {i}); in training "
+                                        "torch refills the same `.grad` tensor every step, so "
+                                        "store a copy: `grad.clone()`", **where)
                 for what, before, after in (("shape", shape, p.shape),
                                             ("dtype", dtype, p.dtype),
                                             ("device", device, p.device)):
@@ -147,26 +176,29 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                         raise LearnerFailed(what, f"after step {t}, tensor {i} has {what} "
                                             f"{after}, not {before}: update `param` in place, "
                                             f"keeping its {what}", **where)
+            if t == 1:
+                wrote = any(p._version != v for p, v in zip(params, versions, strict=True))
             history.append([p.clone() for p in params])
-    return Trajectory(history, states)
+    return LearnerRun(history, states, wrote)
 
 
 def recorded_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                         problem: Problem, time_limit_s: float | None,
-                        allow_reference: bool = False) -> Trajectory:
+                        allow_reference: bool = False, label: str | None = None) -> LearnerRun:
     """:func:`learner_trajectory` as data: while grading, the kernel records it and the
-    trusted side replays it (:mod:`optimlab.judging`); the comparison with torch is the same."""
+    trusted side replays it (:mod:`optimlab.check.recording`); the comparison with torch is
+    the same."""
 
     def run() -> dict[str, Any]:
         got = learner_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
-        return {"history": got.history, "states": got.states}
+        return {"history": got.history, "states": got.states, "wrote": got.wrote}
 
-    out = produce(f"{spec.name}: {case.name}", run,
+    out = produce(label or f"{spec.name}: {case.name}", run,
                   errors=(TimeLimitExceeded, ShortcutUsed, LearnerFailed), rebuild=_failure)
     return _checked(out, problem)
 
 
-def _checked(out: Any, problem: Problem) -> Trajectory:
+def _checked(out: Any, problem: Problem) -> LearnerRun:
     """A recorded trajectory with the problem's steps, tensors, shapes and dtypes, or a failure:
     what the kernel checked after every call, checked again on the trusted side."""
     n = len(problem.params)
@@ -181,7 +213,8 @@ def _checked(out: Any, problem: Problem) -> Trajectory:
     if not ok:
         raise LearnerFailed("shape", "the recorded results of your function do not have the "
                             "parameters' steps, shapes and dtypes")
-    return Trajectory(list(history), list(states))
+    wrote = out.get("wrote")
+    return LearnerRun(list(history), list(states), wrote if isinstance(wrote, bool) else True)
 
 
 def _failure(err: dict[str, Any]) -> BaseException:
@@ -242,33 +275,119 @@ def new_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") or 1
 
 
-def name_mistakes(spec: OptimizerSpec, case: Case, problem: Problem, got: Trajectory,
-                  want: Trajectory) -> list[Mistake]:
-    """The catalogued mistakes whose trajectory the learner's reproduces on this case.
+#: The gradient sequences a diagnosis runs on: fixed, so the same function always gets the
+#: same names (a hidden case's own sequence is drawn fresh), and two of them, so a name must
+#: hold on more than one sequence.
+DIAGNOSIS_SEEDS = (0, 1)
+#: A named mistake is at least this many times closer to the learner than torch is, at every
+#: step where the mistake and torch differ.
+CLOSER = 20.0
 
-    A mistake that this case cannot tell from torch (``maximize`` ignored, when maximize is
-    False) is never named.
+_CACHE_SIZE = 256
+_ORACLES: OrderedDict[str, tuple[Problem, dict[Impl, Trajectory]]] = OrderedDict()
+
+
+def oracle(spec: OptimizerSpec, case: Case, seed: int, device: str,
+           impls: tuple[Impl, ...]) -> tuple[Problem, dict[Impl, Trajectory]]:
+    """The case's problem and the oracle's trajectories on it. They depend only on the case
+    and the seed, so they are computed once and kept (a check run again, a diagnosis)."""
+    key = repr((id(spec), spec.name, case.group, case.name, sorted(case.hyper.items()),
+                case.dtype, case.steps, case.second, case.lr_change, case.decades, seed,
+                str(device)))
+    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed), {})
+    for impl in impls:
+        if impl not in wants:
+            wants[impl] = run_oracle(spec, case, problem, impl)
+    _ORACLES[key] = (problem, wants)
+    while len(_ORACLES) > _CACHE_SIZE:
+        _ORACLES.popitem(last=False)
+    return problem, {impl: wants[impl] for impl in impls}
+
+
+def _per_step(a: Trajectory, b: Trajectory, rtol: float = 0.0,
+              atol: float = 0.0) -> tuple[Tensor, Tensor]:
+    """Per step: the largest |a − b| over every tensor, and whether any element is beyond
+    ``atol + rtol·|b|`` (non-finite values count as equal only where both are the same)."""
+    steps = len(b.history)
+    err = torch.zeros(steps, dtype=torch.float64)
+    bad = torch.zeros(steps, dtype=torch.bool)
+    for i in range(len(b.history[0])):
+        x = torch.stack([row[i] for row in a.history]).double().cpu().reshape(steps, -1)
+        y = torch.stack([row[i] for row in b.history]).double().cpu().reshape(steps, -1)
+        if x.shape[1] == 0:
+            continue
+        d = (x - y).abs()
+        same = (x == y) | (x.isnan() & y.isnan())
+        d = torch.where(same, torch.zeros_like(d), d.nan_to_num(float("inf")))
+        err = torch.maximum(err, d.max(dim=1).values)
+        bad |= (d > atol + rtol * y.abs().nan_to_num(0.0)).any(dim=1)
+    return err, bad
+
+
+def _closeness(got: Trajectory, theirs: Trajectory, want: Trajectory,
+               strict: tuple[float, float]) -> float | None:
+    """How much closer the learner is to the mistake than to torch, at worst over the steps
+    where the mistake and torch differ: infinity when they never differ (this sequence cannot
+    tell them apart), None when the learner is not :data:`CLOSER` times closer at every one of
+    those steps."""
+    _, differs = _per_step(theirs, want, *strict)
+    if not differs.any():
+        return float("inf")
+    to_mistake, _ = _per_step(got, theirs)
+    to_torch, _ = _per_step(got, want)
+    ratio = (to_torch[differs] / to_mistake[differs].clamp_min(1e-300)).min().item()
+    return min(ratio, 1e300) if ratio >= CLOSER else None  # finite: this sequence told them apart
+
+
+def name_mistakes(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device: str,
+                  time_limit_s: float | None, allow_reference: bool = False,
+                  first: tuple[Problem, Trajectory, Trajectory] | None = None) -> list[Mistake]:
+    """The catalogued mistakes the learner's function reproduces on this case's settings.
+
+    A mistake is named only when, on each of the :data:`DIAGNOSIS_SEEDS` gradient sequences,
+    the learner's trajectory stays within the matching tolerance of the mistake's at every step
+    and is :data:`CLOSER` times closer to it than to torch wherever the two differ, and some
+    sequence tells the mistake from torch. Otherwise nothing is named: a wrong name is worse
+    than none. ``first``: the learner's run on the
+    case's own sequence, when that is the first diagnosis seed.
     """
-    rtol, atol = mistake_tolerance(spec, case.dtype)
     strict = learner_tolerance(spec, case.dtype)
-    found: list[tuple[float, Mistake]] = []
-    for m in catalogue(spec):
-        if m.step_fn is None:
-            continue
-        try:
-            theirs = run_steps(m.step_fn, spec.defaults, case, problem)
-        except Exception:  # a mistake that crashes on this case cannot be what the learner did
-            continue
-        if compare(theirs, want, *strict).ok:
-            continue
-        cmp = compare(got, theirs, rtol, atol)
-        if cmp.ok:
-            found.append((cmp.max_abs, m))
-    if not found:
+    near = mistake_tolerance(spec, case.dtype)
+    # a candidate's worst ratio so far (infinity: not yet told apart from torch)
+    candidates = {m.key: (float("inf"), m) for m in catalogue(spec) if m.step_fn is not None}
+    for seed in DIAGNOSIS_SEEDS:
+        dcase = replace(case, seed=seed)
+        if first is not None and case.seed == seed:
+            problem, got, want = first
+        else:
+            problem, wants = oracle(spec, dcase, seed, device, ("single",))
+            want = wants["single"]
+            try:
+                got = recorded_trajectory(fn, spec, dcase, problem, time_limit_s, allow_reference,
+                                          label=f"{spec.name}: {case.name} (diagnosis {seed})")
+            except (LearnerFailed, ShortcutUsed, TimeLimitExceeded):
+                return []
+        kept = {}
+        for key, (worst, m) in candidates.items():
+            assert m.step_fn is not None
+            try:
+                theirs = run_steps(m.step_fn, spec.defaults, dcase, problem, follow=got,
+                                   rtol=near[0], atol=near[1])
+            except Exception:  # a mistake that crashes here cannot be what the learner did
+                continue
+            ratio = None if theirs is None else _closeness(got, theirs, want, strict)
+            if ratio is not None:
+                kept[key] = (min(worst, ratio), m)
+        candidates = kept
+        if not candidates:
+            return []
+    # named only if some sequence told it apart from torch; keep those about as close as the
+    # closest one
+    told = [(r, m) for r, m in candidates.values() if r != float("inf")]
+    if not told:
         return []
-    # Several mistakes can come close; keep those about as close as the closest one.
-    best = min(err for err, _ in found)
-    return [m for err, m in sorted(found, key=lambda x: x[0]) if err <= max(100 * best, 1e-12)]
+    best = max(r for r, _ in told)
+    return [m for r, m in sorted(told, key=lambda x: -x[0]) if r >= best / 100]
 
 
 def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device: str,
@@ -277,8 +396,7 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device:
     """Everything about one case, as a CaseResult."""
     seed = case.seed if case.seed is not None else (
         hidden_seed(f"{spec.name}: {case.name}") or new_seed())
-    problem = problem_for(case, device, seed)
-    wants = {impl: run_oracle(spec, case, problem, impl) for impl in impls}
+    problem, wants = oracle(spec, case, seed, device, impls)
     result = CaseResult(case, passed=False, seed=seed)
     try:
         got = recorded_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
@@ -317,12 +435,15 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device:
         result.kind = "nonfinite" if first.pop("nonfinite") else "mismatch"
         for k, v in first.items():
             setattr(result, k, v)
-        if first["step"] == 1 and all(
-            torch.equal(g, p) for g, p in zip(got.history[0], problem.params, strict=True)
-        ):
+        unchanged = first["step"] == 1 and all(
+            torch.equal(g, p) for g, p in zip(got.history[0], problem.params, strict=True))
+        if unchanged and not got.wrote:
             result.message = ("`param` did not change at all on step 1: update it in place "
                               "(`param.sub_(...)` or `param -= ...`); `param = ...` only "
                               "rebinds the local name")
+        elif unchanged:
+            result.message = ("your function writes to `param`, but its step 1 leaves `param` "
+                              "exactly as it was: the update it computes is zero")
         elif result.kind == "nonfinite":
             result.message = "your parameters became NaN or infinite where torch's stay finite"
         if impl != "single":
@@ -331,7 +452,10 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device:
             result.message = state_precision_note(got.states, problem.params, first["tensor"],
                                                   spec.float32_state) or ""
         if explain:
-            result.mistakes = name_mistakes(spec, case, problem, got, wants["single"])
+            result.mistakes = name_mistakes(fn, spec, case, device=device,
+                                            time_limit_s=time_limit_s,
+                                            allow_reference=allow_reference,
+                                            first=(problem, got, wants["single"]))
         return result
     for i, (sg, sw) in enumerate(zip(got.states, wants[impls[0]].states, strict=True)):
         problem_msg = compare_state(sg, sw, rtol, atol, spec.float32_state)

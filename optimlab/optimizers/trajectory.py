@@ -161,10 +161,15 @@ def run_adapted(step_fn: StepFunction, case: Case, problem: Problem) -> Trajecto
         lambda groups, **kw: StepFunctionOptimizer(groups, step_fn, **kw), case, problem)
 
 
-def run_steps(step_fn: StepFunction, defaults: dict[str, Any], case: Case,
-              problem: Problem) -> Trajectory:
+def run_steps(step_fn: StepFunction, defaults: dict[str, Any], case: Case, problem: Problem,
+              follow: Trajectory | None = None, rtol: float = 0.0,
+              atol: float = 0.0) -> Trajectory | None:
     """A trusted step function (a catalogued mistake) called directly, every hyperparameter
-    given: ``defaults`` updated by what the case sets for each tensor's group at each step."""
+    given: ``defaults`` updated by what the case sets for each tensor's group at each step.
+
+    With ``follow``, the run stops, returning None, at the first step whose parameters are not
+    within ``atol + rtol·|follow|`` of ``follow``'s: most candidates leave at step 1.
+    """
     params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
     states: list[dict[str, Any]] = [{} for _ in params]
     history = []
@@ -173,6 +178,12 @@ def run_steps(step_fn: StepFunction, defaults: dict[str, Any], case: Case,
             for i, (p, g) in enumerate(zip(params, row, strict=True)):
                 hyper = {**defaults, **hyper_at(case, group_of(i, len(params), case), t)}
                 step_fn(p, g.clone(memory_format=torch.preserve_format), states[i], **hyper)
+            if follow is not None and not all(
+                torch.allclose(p.double().cpu(), q.double().cpu(), rtol=rtol, atol=atol,
+                               equal_nan=True)
+                for p, q in zip(params, follow.history[t - 1], strict=True)
+            ):
+                return None
             history.append([p.clone() for p in params])
     return Trajectory(history, states)
 
