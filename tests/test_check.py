@@ -245,3 +245,37 @@ def test_on_cuda_against_single_foreach_and_fused(name):
     assert hidden.passed, str(hidden)
     mistake = next(m for m in catalogue(name) if m.key == "sign_flipped")
     assert not run(mistake.step_fn, name, device="cuda", allow_reference=True).passed
+
+
+# ------------------------------------------------------------------ shortcuts the name scan misses
+@pytest.mark.parametrize(("fn", "name"), [(broken.fused_kernel_by_built_name, "adam"),
+                                          (broken.fused_kernel_through_aten, "gd"),
+                                          (broken.functional_api, "adam")])
+def test_shortcuts_through_kernels_and_the_functional_api_are_refused(fn, name):
+    result = run(fn, name)
+    assert result.cases[0].kind == "shortcut", str(result)
+    assert "write the update yourself" in result.cases[0].message
+
+
+def test_keeping_grad_itself_in_state_is_caught():
+    result = run(broken.keeps_grad, "sgd", "momentum")
+    case = result.failures[0]
+    assert case.kind == "grad_kept" and "grad.clone()" in case.message, str(result)
+
+
+def test_a_zero_step_is_not_called_a_rebinding():
+    case = run(broken.zero_step_in_place, "gd").failures[0]
+    assert "writes to `param`" in case.message and "rebinds" not in case.message
+    case = run(broken.rebinds, "gd").failures[0]
+    assert "rebinds" in case.message
+
+
+def test_only_the_first_wrong_case_is_diagnosed_and_the_same_way_each_time():
+    mistake = next(m for m in catalogue("adam") if m.key == "eps_inside_sqrt")
+    reports = [run(mistake.step_fn, "adam", allow_reference=True) for _ in range(2)]
+    assert str(reports[0]) == str(reports[1])
+    named = [c for c in reports[0].failures if c.mistakes]
+    assert named == reports[0].failures[:1]
+    hidden = [run(mistake.step_fn, "adam", "hidden", allow_reference=True) for _ in range(3)]
+    assert len({tuple(m.key for m in r.mistakes) for r in hidden}) == 1
+    assert hidden[0].mistakes[0].key == "eps_inside_sqrt"

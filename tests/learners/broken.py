@@ -122,3 +122,59 @@ def float32_state(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
     state["exp_avg_sq"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
     v_hat = state["exp_avg_sq"] / (1 - b2**t)
     param.sub_(lr / (1 - b1**t) * state["exp_avg"] / (v_hat.sqrt() + eps))
+
+
+def fused_kernel_by_built_name(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                               weight_decay=0.0, amsgrad=False, maximize=False,
+                               decoupled_weight_decay=False):
+    """torch's fused Adam kernel, reached through getattr with a name no scan can read."""
+    kernel = getattr(torch, "_" + "fus" + "ed_ad" + "am_")
+    state.setdefault("step", torch.tensor(0.0))
+    state.setdefault("exp_avg", torch.zeros_like(param))
+    state.setdefault("exp_avg_sq", torch.zeros_like(param))
+    kernel([param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
+           lr=lr, beta1=betas[0], beta2=betas[1], weight_decay=weight_decay, eps=eps,
+           amsgrad=amsgrad, maximize=maximize)
+
+
+def fused_kernel_through_aten(param, grad, state, *, lr=1e-3):
+    """torch's fused SGD kernel, through torch.ops.aten."""
+    op = getattr(torch.ops.aten, "_fused_" + "sgd_")
+    op([param], [grad], [], weight_decay=0.0, momentum=0.0, lr=lr, dampening=0.0,
+       nesterov=False, maximize=False, is_first_step=True)
+
+
+def functional_api(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                   weight_decay=0.0, amsgrad=False, maximize=False,
+                   decoupled_weight_decay=False):
+    """torch's functional Adam (torch.optim.adam.adam), imported inside the function."""
+    import importlib
+
+    functional = importlib.import_module("torch.optim.adam").adam
+    state.setdefault("step", torch.tensor(0.0))
+    state.setdefault("exp_avg", torch.zeros_like(param))
+    state.setdefault("exp_avg_sq", torch.zeros_like(param))
+    functional([param], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
+               foreach=False, amsgrad=amsgrad, beta1=betas[0], beta2=betas[1], lr=lr,
+               weight_decay=weight_decay, eps=eps, maximize=maximize)
+
+
+def keeps_grad(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+               nesterov=False, maximize=False):
+    """SGD with momentum whose first buffer is `grad` itself, not a copy: right when every
+    call gets a fresh gradient, wrong in training, where `.grad` is refilled in place."""
+    g = -grad if maximize else grad
+    if weight_decay:
+        g = g + weight_decay * param
+    if momentum:
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = g
+        else:
+            state["momentum_buffer"].mul_(momentum).add_(g, alpha=1 - dampening)
+        g = g + momentum * state["momentum_buffer"] if nesterov else state["momentum_buffer"]
+    param.sub_(lr * g)
+
+
+def zero_step_in_place(param, grad, state, *, lr=1e-3):
+    """Writes to param every step, but the step it computes is zero."""
+    param.sub_(0.0 * lr * grad)
