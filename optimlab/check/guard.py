@@ -99,9 +99,13 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 _KERNEL_MARK = "::_fused_"
 
 
-class _KernelWatch(TorchDispatchMode):
+class watch_kernels(TorchDispatchMode):
     """Sees every tensor op the learner's function runs, however it reached it (a built name,
-    ``torch.ops.aten``): the fused optimizer kernels are recorded as shortcuts."""
+    ``torch._C._VariableFunctions``, ``torch.ops.aten``): the fused optimizer kernels are
+    recorded in ``hits`` as shortcuts.
+
+    Each op then passes through Python, which makes a step about 2.5 times slower, so the
+    runner watches two steps of every case: the first, and one that differs by case."""
 
     def __init__(self, hits: list[str]) -> None:
         super().__init__()
@@ -117,8 +121,9 @@ class _KernelWatch(TorchDispatchMode):
 
 @contextlib.contextmanager
 def watch_for_shortcuts() -> Iterator[list[str]]:
-    """Record, in the list it yields, every call into torch.optim (its Python code, its
-    functional API, its fused C++ kernels) or into optimlab's references.
+    """Record, in the list it yields, every call into torch.optim's Python code (its classes
+    and functional API) or into optimlab's references (:class:`watch_kernels` adds torch's
+    fused C++ kernels).
 
     The caller raises :class:`ShortcutUsed` afterwards: raising inside the trace function
     could be swallowed by the learner's own ``try``/``except``.
@@ -136,8 +141,7 @@ def watch_for_shortcuts() -> Iterator[list[str]]:
 
     sys.settrace(tracer)
     try:
-        with _KernelWatch(hits):
-            yield hits
+        yield hits
     finally:
         sys.settrace(old)
 

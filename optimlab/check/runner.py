@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,6 +35,7 @@ from .guard import (
     time_limit,
     trimmed_traceback,
     watch_for_shortcuts,
+    watch_kernels,
 )
 from .recording import hidden_seed, produce
 from .report import CaseResult, Outcome
@@ -119,7 +122,8 @@ def _shares_memory(a: Tensor, b: Tensor) -> bool:
 
 def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                        problem: Problem, time_limit_s: float | None,
-                       allow_reference: bool = False) -> LearnerRun:
+                       allow_reference: bool = False, watch_all_steps: bool = False
+                       ) -> LearnerRun:
     """Run the learner's function on the problem, checking its behaviour after every call.
 
     As in training, each tensor's ``grad`` is one tensor object refilled in place every step
@@ -133,6 +137,8 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
     sig = Signature(fn, spec)
     versions = [p._version for p in params]
     wrote = True
+    # torch's kernels are watched on the first step and one other, which differs by case
+    watched = {1, 2 + zlib.crc32(case.name.encode()) % max(problem.steps - 1, 1)}
     with torch.no_grad(), time_limit(time_limit_s), watch_for_shortcuts() as hits:
         for t, row in enumerate(problem.grads, start=1):
             per_group = [sig.kwargs(hyper_at(case, k, t)) for k in (0, 1)]
@@ -142,8 +148,10 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                 grad.copy_(g)
                 shape, dtype, device = p.shape, p.dtype, p.device
                 where = {"step": t, "tensor": i, "shape": tuple(shape)}
+                watch = watch_kernels(hits) if t in watched or watch_all_steps else nullcontext()
                 try:
-                    out = fn(p, grad, states[i], **kwargs)
+                    with watch:
+                        out = fn(p, grad, states[i], **kwargs)
                 except (TimeLimitExceeded, KeyboardInterrupt):
                     raise
                 except Exception as exc:
@@ -184,13 +192,15 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
 
 def recorded_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                         problem: Problem, time_limit_s: float | None,
-                        allow_reference: bool = False, label: str | None = None) -> LearnerRun:
+                        allow_reference: bool = False, label: str | None = None,
+                        watch_all_steps: bool = False) -> LearnerRun:
     """:func:`learner_trajectory` as data: while grading, the kernel records it and the
     trusted side replays it (:mod:`optimlab.check.recording`); the comparison with torch is
     the same."""
 
     def run() -> dict[str, Any]:
-        got = learner_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
+        got = learner_trajectory(fn, spec, case, problem, time_limit_s, allow_reference,
+                                 watch_all_steps)
         return {"history": got.history, "states": got.states, "wrote": got.wrote}
 
     out = produce(label or f"{spec.name}: {case.name}", run,
@@ -392,14 +402,16 @@ def name_mistakes(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, de
 
 def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device: str,
              impls: tuple[Impl, ...], time_limit_s: float | None, explain: bool,
-             allow_reference: bool = False) -> CaseResult:
-    """Everything about one case, as a CaseResult."""
+             allow_reference: bool = False, watch_all_steps: bool = False) -> CaseResult:
+    """Everything about one case, as a CaseResult. ``watch_all_steps``: watch for torch's
+    kernels on every step, not only the first (see :class:`~.guard.watch_kernels`)."""
     seed = case.seed if case.seed is not None else (
         hidden_seed(f"{spec.name}: {case.name}") or new_seed())
     problem, wants = oracle(spec, case, seed, device, impls)
     result = CaseResult(case, passed=False, seed=seed)
     try:
-        got = recorded_trajectory(fn, spec, case, problem, time_limit_s, allow_reference)
+        got = recorded_trajectory(fn, spec, case, problem, time_limit_s, allow_reference,
+                                  watch_all_steps=watch_all_steps)
     except TimeLimitExceeded as exc:
         result.kind = "timeout"
         result.message = (f"your function {exc}: the limit is {time_limit_s:g} s per case. "
