@@ -61,7 +61,6 @@ class Pipeline:
         self.sandbox = sandbox
         self.limits = sandboxed.Limits(wall_s=notebook_timeout,
                                        memory_bytes=int(memory_gb * 1024**3) + 2 * 1024**3)
-        self.course = course
         self.workdir = workdir.resolve()
         self.db_url = db_url or f"sqlite:///{self.workdir / 'gradebook.db'}"
         self.say = progress
