@@ -79,7 +79,7 @@ _SAME = [
     *(pytest.param(name, _catalogued(name, key), True, id=f"{name}-{key}") for name, key in (
         ("adam", "eps_inside_sqrt"), ("adamw", "decay_after_update"),
         ("sgd", "sutskever_lr_in_buffer"), ("adamax", "no_eps"),
-        ("nadam", "momentum_decay_ignored"))),
+        ("nadam", "momentum_decay_ignored"), ("adagrad", "eps_inside_sqrt"))),
 ]
 
 
