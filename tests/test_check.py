@@ -183,7 +183,7 @@ def test_reference_is_refused_as_a_shortcut():
 
 
 def test_missing_hyperparameter_in_signature_is_explained():
-    result = run(broken.no_maximize_parameter, "sgd")
+    result = run(broken.no_maximize_parameter, "sgd", ["basic", "maximize"])
     assert result.groups["basic"] and not result.groups["maximize"]
     case = next(c for c in result.failures if c.case.group == "maximize")
     assert case.kind == "signature" and "`maximize`" in case.message
@@ -279,3 +279,17 @@ def test_only_the_first_wrong_case_is_diagnosed_and_the_same_way_each_time():
     hidden = [run(mistake.step_fn, "adam", "hidden", allow_reference=True) for _ in range(3)]
     assert len({tuple(m.key for m in r.mistakes) for r in hidden}) == 1
     assert hidden[0].mistakes[0].key == "eps_inside_sqrt"
+
+
+def test_a_bare_check_skips_the_groups_a_function_cannot_take_and_says_so():
+    def adam_without_decoupling(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                                weight_decay=0.0, amsgrad=False, maximize=False):
+        ref.adam_step(param, grad, state, lr=lr, betas=betas, eps=eps,
+                      weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+
+    result = run(adam_without_decoupling, "adam", allow_reference=True)
+    assert result.passed and "decoupled_weight_decay" not in result.groups
+    assert result.skipped == {"decoupled_weight_decay": ["decoupled_weight_decay"]}
+    assert "skipped" in str(result) and "`decoupled_weight_decay`" in result._repr_html_()
+    named = run(adam_without_decoupling, "adam", "decoupled_weight_decay", allow_reference=True)
+    assert not named.passed and named.failures[0].kind == "signature"

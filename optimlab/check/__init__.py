@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,33 @@ def catalogue(optimizer: str) -> list[Mistake]:
 MAX_DIAGNOSED = 4
 
 
+def _accepted(fn: Callable[..., Any]) -> list[str] | None:
+    """The keyword names ``fn`` takes, or None when it takes any (``**kwargs``) or cannot say."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _groups_it_cannot_take(table: dict[str, Group], accepted: Any) -> dict[str, list[str]]:
+    """Visible groups (``basic`` aside) that set a hyperparameter the function does not take,
+    with those names: a bare ``check(fn, name)`` skips them and says so."""
+    if not isinstance(accepted, list):
+        return {}
+    out = {}
+    for name, grp in table.items():
+        if grp.hidden or name == "basic":
+            continue
+        needed = {k for c in grp.cases for k in (*c.hyper, *(c.second or {}))}
+        missing = sorted(needed - set(accepted))
+        if missing:
+            out[name] = missing
+    return out
+
+
 def _resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -76,6 +104,9 @@ def check(
     case fails and ``raise_on_failure`` is true, the HTML report is displayed (``display``) and
     ``AssertionError`` raised with the text report, so an nbgrader test cell fails.
 
+    With no ``groups``, a group that sets a hyperparameter your function does not take is
+    skipped, and the report says which and why (name the group to run it anyway).
+
     ``allow_reference=True`` lets the function call optimlab's references; it exists to check
     the references themselves, and no exercise uses it.
     """
@@ -84,6 +115,11 @@ def check(
     dev = "cpu" if grading() else _resolve_device(device)
     if time_limit is None:  # graders may shorten it for a whole class: OPTIMLAB_TIME_LIMIT
         time_limit = float(os.environ.get("OPTIMLAB_TIME_LIMIT", "10"))
+    skipped: dict[str, list[str]] = {}
+    if groups is None:  # every visible group the function can take
+        accepted = produce("accepts", lambda: _accepted(fn))
+        skipped = _groups_it_cannot_take(spec.groups, accepted)
+        groups = [g for g, grp in spec.groups.items() if not grp.hidden and g not in skipped]
     cases: list[Case] = select(
         spec.name, list(groups) if isinstance(groups, (list, tuple)) else groups, hidden
     )
@@ -115,7 +151,7 @@ def check(
                 diagnose = not res.mistakes and diagnosed < MAX_DIAGNOSED
             if res.kind in ("timeout", "shortcut"):
                 stopped = f"not run: an earlier case ended with {res.kind}"
-    result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start)
+    result = CheckResult(spec.name, name, dev, results, time.perf_counter() - start, skipped)
     if not result.passed and raise_on_failure:
         if display:  # the exception hides the return value, so show the report first
             _show(result)

@@ -69,6 +69,8 @@ class CheckResult:
     device: str
     cases: list[CaseResult]
     elapsed: float = 0.0
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    """Groups a bare check left out, with the hyperparameters the function does not take."""
 
     @property
     def passed(self) -> bool:
@@ -106,8 +108,16 @@ class CheckResult:
         return (f"{self.function} {verdict}: {n_ok}/{len(self.cases)} cases pass "
                 f"({groups}) [{self.optimizer}, {self.device}]")
 
+    def skipped_note(self) -> str:
+        """Which groups were left out and why ("" when none were)."""
+        if not self.skipped:
+            return ""
+        parts = [f"{g} (no {', '.join(f'`{k}`' for k in ks)})" for g, ks in self.skipped.items()]
+        return ("skipped, because your function does not take their hyperparameters: "
+                + "; ".join(parts))
+
     def __str__(self) -> str:
-        lines = [self.summary()]
+        lines = [self.summary(), *([self.skipped_note()] if self.skipped else [])]
         for c in self.failures:
             lines.append("")
             lines.append(f"✗ {c.title}  [{c.case.describe()}]")
@@ -138,4 +148,6 @@ class CheckResult:
             )
         table = ('<table style="font-size:90%"><tr><th></th><th>group</th><th>case</th>'
                  "<th>settings</th><th>what went wrong</th></tr>" + "".join(rows) + "</table>")
-        return head + table + "</div>"
+        note = (f"<div><small>{html.escape(self.skipped_note())}</small></div>"
+                if self.skipped else "")
+        return head + note + table + "</div>"
