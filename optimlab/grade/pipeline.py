@@ -175,7 +175,7 @@ class Pipeline:
                         if result.folder is not None:
                             shutil.rmtree(result.folder, ignore_errors=True)
                     if bar is not None:
-                        bar.set_postfix_str(f"{s}, {result.seconds:.0f} s")
+                        bar.set_postfix_str(f"{s}, {result.seconds:.0f} s", refresh=False)
                         bar.update()
                     else:
                         self.say(f"{step}: graded {done}/{len(students)} ({s}, "
