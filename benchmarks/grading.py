@@ -11,8 +11,13 @@ on the same notebooks with the checks removed (every graded test cell emptied). 
 P3: a class of sample students (complete, partial, blank, mistaken and broken work, cycled) graded
 one at a time and with ``--jobs 2``. Target speed-up >= 1.7 on 2 cores, grades identical.
 
+Wrong against right: one assignment graded for a class of right submissions (the solution) and
+for a class of wrong ones (a catalogued mistake, which fails a check and is diagnosed), one
+submission at a time. A wrong answer must not cost more than 1.2 times a right one.
+
     python benchmarks/grading.py p2 [--json out.json]
     python benchmarks/grading.py p3 [--students 30] [--assignment 04_adagrad] [--json out.json]
+    python benchmarks/grading.py wrong [--students 10] [--assignment 07_adam] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from optimlab.grade.demo import notebook_for
 from optimlab.grade.pipeline import Pipeline
 from optimlab.grade.scratch import submission_with
 
-P2_TARGET, P3_TARGET = 1.2, 1.7
+P2_TARGET, P3_TARGET, WRONG_TARGET = 1.2, 1.7, 1.2
 KINDS = ["solution", "mistake", "blank", "first exercise only", "solution", "not a notebook"]
 
 
@@ -65,6 +70,7 @@ class Timer:
             finally:
                 self.spent[label] += time.perf_counter() - start
 
+        timed.__wrapped__ = original  # type: ignore[attr-defined]
         setattr(module, name, timed)
 
 
@@ -162,16 +168,54 @@ def p3(tmp: Path, students: int, assignment: str) -> dict:
             "identical_grades": scores1 == scores2}
 
 
+def wrong(tmp: Path, students: int, assignment: str) -> dict:
+    course = course_dir()
+    (master,) = masters(course, assignment)
+    results = {}
+    for kind in ("solution", "mistake"):
+        subs = tmp / kind / "subs"
+        for i in range(students):
+            target = subs / f"student{i:02d}" / assignment / master.name
+            target.parent.mkdir(parents=True)
+            target.write_text(notebook_for(course, assignment, kind))
+        timer = Timer()
+        timer.wrap(judge, "judge_notebook", "judge outside the kernel")
+        timer.wrap(sandbox, "run", "autograde in the sandbox")
+        pipe = Pipeline(course, tmp / kind / "grading", progress=lambda m: None)
+        pipe.collect_folder(subs, [assignment])
+        start = time.perf_counter()
+        report = pipe.grade([assignment], jobs=1)
+        results[kind] = (time.perf_counter() - start, report, dict(timer.spent))
+        for module, name in ((judge, "judge_notebook"), (sandbox, "run")):
+            setattr(module, name, getattr(module, name).__wrapped__)
+    (right_s, right, right_parts), (wrong_s, bad, wrong_parts) = (results["solution"],
+                                                                   results["mistake"])
+    ratio = wrong_s / right_s
+    return {"benchmark": "Wrong against right (a class of wrong submissions / a class of right "
+                         "ones, same assignment, one at a time)",
+            "students": students, "assignment": assignment,
+            "right_s": right_s, "wrong_s": wrong_s, "ratio": ratio,
+            "right_scores": sorted({r.score for r in right.rows}),
+            "wrong_scores": sorted({r.score for r in bad.rows}),
+            "target": WRONG_TARGET, "met": ratio <= WRONG_TARGET,
+            "right_breakdown_s": right_parts, "wrong_breakdown_s": wrong_parts}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["p2", "p3"])
-    parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--assignment", default="04_adagrad")
+    parser.add_argument("which", choices=["p2", "p3", "wrong"])
+    parser.add_argument("--students", type=int, default=None,
+                        help="class size (p3: 30, wrong: 10 of each)")
+    parser.add_argument("--assignment", default=None, help="p3: 04_adagrad, wrong: 07_adam")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="optimlab-bench-") as tmp:
-        row = (p2(Path(tmp)) if args.which == "p2"
-               else p3(Path(tmp), args.students, args.assignment))
+        if args.which == "p2":
+            row = p2(Path(tmp))
+        elif args.which == "p3":
+            row = p3(Path(tmp), args.students or 30, args.assignment or "04_adagrad")
+        else:
+            row = wrong(Path(tmp), args.students or 10, args.assignment or "07_adam")
     row["machine"] = machine()
     print(f"{row['benchmark']} on {row['machine']}")
     for key, value in row.items():
