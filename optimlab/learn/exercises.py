@@ -26,8 +26,9 @@ def _seed(hidden: bool, label: str = "") -> int:
 
 
 def _call(fn: Callable[..., Any], *args: Any, limit: float = 10.0, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` as data (recorded while grading, see :mod:`optimlab.check.recording`);
-    an exception or a hang becomes an ``AssertionError`` that says so."""
+    """``fn(*args, **kwargs)`` as data (recorded while grading, see
+    :mod:`optimlab.check.recording`); an exception or a hang becomes an ``AssertionError`` that
+    says so."""
     return produce("a call of your function",
                    lambda: _invoke(fn, *args, limit=limit, **kwargs), errors=(AssertionError,))
 
