@@ -391,13 +391,51 @@ def name_mistakes(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, de
         candidates = kept
         if not candidates:
             return []
-    # named only if some sequence told it apart from torch; keep those about as close as the
-    # closest one
-    told = [(r, m) for r, m in candidates.values() if r != float("inf")]
+    # named only if some sequence told it apart from torch, and another case agrees
+    told = [(r, m) for r, m in candidates.values()
+            if r != float("inf") and _confirmed(fn, spec, case, m, device=device,
+                                                time_limit_s=time_limit_s,
+                                                allow_reference=allow_reference)]
     if not told:
         return []
+    # keep those about as close as the closest one
     best = max(r for r, _ in told)
     return [m for r, m in sorted(told, key=lambda x: -x[0]) if r >= best / 100]
+
+
+def _settings(case: Case) -> str:
+    return repr((sorted(case.hyper.items()), case.second, case.lr_change))
+
+
+def _confirmed(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, mistake: Mistake, *,
+               device: str, time_limit_s: float | None, allow_reference: bool) -> bool:
+    """The mistake holds on another case too: the first visible case with other settings where
+    it differs from torch (an eps too small looks like no eps until a gradient is exactly 0).
+    True when no other case can tell it from torch."""
+    assert mistake.step_fn is not None
+    strict = learner_tolerance(spec, torch.float64)
+    near = mistake_tolerance(spec, torch.float64)
+    for group in spec.visible:
+        for other in group.cases:
+            if _settings(other) == _settings(case):
+                continue
+            problem, wants = oracle(spec, other, 0, device, ("single",))
+            try:
+                theirs = run_steps(mistake.step_fn, spec.defaults, other, problem)
+            except Exception:
+                continue
+            assert theirs is not None
+            if compare(theirs, wants["single"], *strict).ok:
+                continue  # this case cannot tell the mistake from torch
+            try:
+                got = recorded_trajectory(
+                    fn, spec, other, problem, time_limit_s, allow_reference,
+                    label=f"{spec.name}: {case.name} (confirmed on {other.name})")
+            except (LearnerFailed, ShortcutUsed, TimeLimitExceeded):
+                return False
+            return (compare(got, theirs, *near).ok
+                    and _closeness(got, theirs, wants["single"], strict) is not None)
+    return True
 
 
 def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device: str,
