@@ -55,8 +55,8 @@ def _reference_files() -> set[str]:
     return files | {os.path.abspath(f) for f in files}
 
 
-def _is_reference_module(mod: str) -> bool:
-    return mod in _reference_modules() or mod.startswith("optimlab.reference")
+def _is_reference_module(mod: str, references: dict[str, str]) -> bool:
+    return mod in references or mod.startswith("optimlab.reference")
 
 
 def _shortcut_file(filename: str, references: set[str]) -> str | None:
@@ -160,6 +160,7 @@ def static_shortcuts(fn: Callable[..., Any]) -> list[str]:
     if code is None:
         return found
     gl = getattr(fn, "__globals__", {})
+    references = _reference_modules()
     for c in _code_objects(code):
         for name in c.co_names:
             if name in _SHORTCUT_NAMES or name.startswith(_SHORTCUT_PREFIXES):
@@ -167,13 +168,13 @@ def static_shortcuts(fn: Callable[..., Any]) -> list[str]:
             obj = gl.get(name)
             mod = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
             if isinstance(mod, str) and (
-                mod.startswith("torch.optim") or _is_reference_module(mod)
+                mod.startswith("torch.optim") or _is_reference_module(mod, references)
             ):
                 found.append(f"`{name}` (from {mod})")
     for cell in getattr(fn, "__closure__", None) or ():
         with contextlib.suppress(ValueError):
             mod = getattr(cell.cell_contents, "__module__", "") or ""
-            if mod.startswith("torch.optim") or _is_reference_module(mod):
+            if mod.startswith("torch.optim") or _is_reference_module(mod, references):
                 found.append(f"a captured object from {mod}")
     return sorted(set(found))
 

@@ -27,9 +27,10 @@ from torch import Tensor
 from .adapter import StepFunction, hyperparameters_of
 
 
-def _completed(step: StepFunction, hyper: dict[str, Any]) -> dict[str, Any]:
-    """``hyper`` with the step's defaults for what the caller left out."""
-    return {**hyperparameters_of(step), **hyper}
+def _completed(defaults: dict[str, Any], hyper: dict[str, Any]) -> dict[str, Any]:
+    """``hyper`` with the step's defaults (read once, when the mistake is built) for what the
+    caller left out."""
+    return {**defaults, **hyper}
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,12 @@ _MEMO = "__mistake_memo__"
 
 def tweaked(step: StepFunction, tweak: Tweak) -> StepFunction:
     """``step``, after ``tweak`` has changed what it is called with."""
+    defaults = hyperparameters_of(step)
 
     @functools.wraps(step)
     def wrong(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
         memo = state.pop(_MEMO, {})
-        hyper = _completed(step, hyper)
+        hyper = _completed(defaults, hyper)
         tweak(param, state, hyper, memo)
         step(param, grad, state, **hyper)
         state[_MEMO] = memo
@@ -93,10 +95,11 @@ def with_hyper(step: StepFunction, **fixed: Any) -> StepFunction:
 def sign_flipped(step: StepFunction, decoupled: bool = False) -> StepFunction:
     """``step`` with its update reversed: θ ← θ + (what torch subtracts). Decoupled weight
     decay, a separate θ·(1 − γλ), keeps its direction."""
+    defaults = hyperparameters_of(step)
 
     @functools.wraps(step)
     def wrong(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
-        hyper = _completed(step, hyper)
+        hyper = _completed(defaults, hyper)
         wd = hyper.get("weight_decay", 0.0)
         if wd and (decoupled or hyper.get("decoupled_weight_decay")):
             param.mul_(1 - float(hyper["lr"]) * wd)
@@ -110,10 +113,11 @@ def sign_flipped(step: StepFunction, decoupled: bool = False) -> StepFunction:
 
 def decay_after_update(step: StepFunction, decoupled: bool) -> StepFunction:
     """``step`` without weight decay, then the decay applied to the updated θ."""
+    defaults = hyperparameters_of(step)
 
     @functools.wraps(step)
     def wrong(param: Tensor, grad: Tensor, state: dict, **hyper: Any) -> None:
-        hyper = _completed(step, hyper)
+        hyper = _completed(defaults, hyper)
         wd = hyper.get("weight_decay", 0.0)
         step(param, grad, state, **{**hyper, "weight_decay": 0.0})
         lr = float(hyper["lr"])

@@ -8,6 +8,7 @@ an optimizer defined elsewhere, such as a test's toy, joins with :func:`register
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -62,9 +63,9 @@ class OptimizerSpec:
         """The reference's hyperparameters and their defaults (torch's defaults)."""
         return hyperparameters_of(self.step_fn)
 
-    @property
+    @functools.cached_property
     def catalogue(self) -> list[Mistake]:
-        """Every catalogued mistake: the shared ones and this optimizer's own."""
+        """Every catalogued mistake: the shared ones and this optimizer's own (built once)."""
         common = common_mistakes(self.step_fn, self.defaults, decoupled=self.decoupled)
         first = [m for m in common if m.key in _FIRST_COMMON]
         rest = [m for m in common if m.key not in _FIRST_COMMON]
