@@ -28,6 +28,8 @@ from ..optimizers.trajectory import (
     problem_for,
     run_oracle,
     run_steps,
+    same_values,
+    stacked,
 )
 from .guard import (
     ShortcutUsed,
@@ -321,14 +323,10 @@ def _per_step(a: Trajectory, b: Trajectory, rtol: float = 0.0,
     steps = len(b.history)
     err = torch.zeros(steps, dtype=torch.float64)
     bad = torch.zeros(steps, dtype=torch.bool)
-    for i in range(len(b.history[0])):
-        x = torch.stack([row[i] for row in a.history]).double().cpu().reshape(steps, -1)
-        y = torch.stack([row[i] for row in b.history]).double().cpu().reshape(steps, -1)
-        if x.shape[1] == 0:
-            continue
+    for _, x, y in stacked(a, b):
+        x, y = x.reshape(steps, -1), y.reshape(steps, -1)
         d = (x - y).abs()
-        same = (x == y) | (x.isnan() & y.isnan())
-        d = torch.where(same, torch.zeros_like(d), d.nan_to_num(float("inf")))
+        d = torch.where(same_values(x, y), torch.zeros_like(d), d.nan_to_num(float("inf")))
         err = torch.maximum(err, d.max(dim=1).values)
         bad |= (d > atol + rtol * y.abs().nan_to_num(0.0)).any(dim=1)
     return err, bad

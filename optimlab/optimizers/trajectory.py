@@ -7,7 +7,7 @@ between torch's own implementations. ``verify`` and the checker both run cases t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -209,18 +209,29 @@ class Comparison:
         return self.state or ""
 
 
+def stacked(got: Trajectory, want: Trajectory) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """Per tensor ``i``: its values after every step in both runs, stacked, as float64 on the
+    CPU (empty tensors skipped)."""
+    for i in range(len(want.history[0])):
+        a = torch.stack([row[i] for row in got.history]).double().cpu()
+        b = torch.stack([row[i] for row in want.history]).double().cpu()
+        if a.numel():
+            yield i, a, b
+
+
+def same_values(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise equality in which NaN equals NaN."""
+    return (a == b) | (a.isnan() & b.isnan())
+
+
 def compare(got: Trajectory, want: Trajectory, rtol: float, atol: float) -> Comparison:
     """Parameters after every step, one stacked comparison per tensor. Non-finite values must
     match exactly (NaN where NaN, the same infinity)."""
     out = Comparison()
-    for i in range(len(want.history[0])):
-        a = torch.stack([row[i] for row in got.history]).double().cpu()
-        b = torch.stack([row[i] for row in want.history]).double().cpu()
-        if a.numel() == 0:
-            continue
+    for i, a, b in stacked(got, want):
         err = (a - b).abs()
         finite = torch.isfinite(a) & torch.isfinite(b)
-        same_nonfinite = ~finite & ((a == b) | (a.isnan() & b.isnan()))
+        same_nonfinite = ~finite & same_values(a, b)
         bad = ~(same_nonfinite | (finite & (err <= atol + rtol * b.abs())))
         if finite.any():
             out.max_abs = max(out.max_abs, err[finite].max().item())
@@ -253,7 +264,7 @@ def compare_states(got: Trajectory, want: Trajectory, rtol: float, atol: float,
                 else:
                     a, b = g.double().cpu(), w.double().cpu()
                     err = (a - b).abs()
-                    same = (a == b) | (a.isnan() & b.isnan()) | (err <= atol + rtol * b.abs())
+                    same = same_values(a, b) | (err <= atol + rtol * b.abs())
                     bad = not bool(same.all())
                     if a.numel():
                         finite = torch.isfinite(err)
