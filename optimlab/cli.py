@@ -34,7 +34,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     device = _device(args.device)
-    total = sum(len(SPECS[n].impls(c)) * 2 for n in names for c in SPECS[n].cases())
+    total = sum(len(SPECS[n].impls(c, device)) * 2 for n in names for c in SPECS[n].cases())
     start = time.perf_counter()
     print(f"Checking {len(names)} reference optimizers against torch {torch.__version__} "
           f"on {device}: {total} runs of 50 steps, 2 param groups, 6 tensors "

@@ -26,6 +26,8 @@ MATRIX = [
 
 @pytest.mark.parametrize(("spec", "case", "dtype", "impl"), MATRIX)
 def test_reference_matches_torch(spec, case, dtype, impl, device):
+    if impl not in spec.impls(case, device):
+        pytest.skip(f"this torch has no {impl} {spec.name} on {device}")
     check = verify(spec, case, dtype=dtype, impl=impl, device=device)
     assert check.ok, (
         f"{spec.name} [{case.name}] {dtype} {impl} on {device}: {check.diff.describe()} "

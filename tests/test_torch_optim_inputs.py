@@ -37,7 +37,7 @@ def _inputs(device: str):
 @pytest.mark.parametrize(("spec", "case"), _inputs("cpu"))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_torch_inputs_cpu(spec, case, dtype):
-    for impl in spec.impls(case):
+    for impl in spec.impls(case, "cpu"):
         check = verify(spec, case, dtype=dtype, impl=impl)
         assert check.ok, f"{impl}: {check.diff.describe()}"
 
@@ -51,6 +51,6 @@ def test_there_are_torch_inputs_for_every_optimizer():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @pytest.mark.parametrize(("spec", "case"), _inputs("cuda"))
 def test_torch_inputs_cuda(spec, case):
-    for impl in spec.impls(case):
+    for impl in spec.impls(case, "cuda"):
         check = verify(spec, case, dtype=torch.float32, impl=impl, device="cuda")
         assert check.ok, f"{impl}: {check.diff.describe()}"

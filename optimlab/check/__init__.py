@@ -141,7 +141,7 @@ def check(
             if stopped is not None:
                 results.append(CaseResult(case, passed=False, kind="skipped", message=stopped))
                 continue
-            impls = spec.impls(case) if torch.device(dev).type == "cuda" else ("single",)
+            impls = spec.impls(case, dev) if torch.device(dev).type == "cuda" else ("single",)
             res = run_case(fn, spec, case, device=dev, impls=impls,
                            time_limit_s=time_limit, explain=diagnose,
                            allow_reference=allow_reference)

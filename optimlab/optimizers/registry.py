@@ -43,6 +43,8 @@ class OptimizerSpec:
     mistakes: tuple[Mistake, ...] = ()
     """This optimizer's own mistakes; :func:`common_mistakes` adds the shared ones."""
     has_fused: bool = False
+    """torch has ``fused=True`` for it (on which devices depends on the torch version:
+    :meth:`impls` asks torch)."""
     fixed: dict[str, Any] = field(default_factory=dict)
     """Arguments the torch class needs to be this optimizer."""
     decoupled: bool = False
@@ -92,16 +94,29 @@ class OptimizerSpec:
         }[impl]
         return self.torch_cls(params, **self.fixed, **hyper, **switches)
 
-    def impls(self, case: Case) -> tuple[Impl, ...]:
-        """The oracle's implementations that accept ``case``."""
+    def impls(self, case: Case, device: str | torch.device = "cpu") -> tuple[Impl, ...]:
+        """The oracle's implementations that accept ``case`` on ``device``."""
         if self.torch_cls is None:
             return ("single",)
         out: list[Impl] = ["single"]
         if not case.has_tensor_hyper:
             out.append("foreach")
-        if self.has_fused:
+        if self.has_fused and _fused_runs(self.torch_cls, torch.device(device).type):
             out.append("fused")
         return tuple(out)
+
+
+@functools.cache
+def _fused_runs(torch_cls: type[torch.optim.Optimizer], device_type: str) -> bool:
+    """Whether this torch has ``torch_cls``'s fused kernel on ``device_type``: torch 2.11
+    refuses a fused Adagrad on CUDA, which 2.13 runs."""
+    param = torch.zeros(2, device=device_type, requires_grad=True)
+    param.grad = torch.ones(2, device=device_type)
+    try:
+        torch_cls([param], lr=0.1, fused=True).step()
+    except (RuntimeError, ValueError):
+        return False
+    return True
 
 
 SPECS: dict[str, OptimizerSpec] = {}

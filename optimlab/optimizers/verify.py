@@ -100,7 +100,7 @@ def all_checks(
         spec = SPECS[name]
         for case in spec.cases():
             for dtype in dtypes:
-                for impl in spec.impls(case):
+                for impl in spec.impls(case, device):
                     check = verify(spec, case, dtype=dtype, impl=impl, device=device)
                     out.append(check)
                     if progress:
