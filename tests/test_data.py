@@ -1,0 +1,54 @@
+"""The real data set and the minibatch training loop the notebooks use."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from optimlab.learn import data
+
+
+def test_digits_split_is_disjoint_reproducible_and_standardized_on_train_only():
+    split = data.digits()
+    assert (len(split.y_train), len(split.y_test)) == (1348, 449)
+    assert split.classes == 10 and split.X_train.shape[1] == 64
+    torch.testing.assert_close(data.digits().X_test, split.X_test, rtol=0, atol=0)
+    assert not torch.equal(data.digits(seed=1).y_test, split.y_test)
+    train_rows = {tuple(r.tolist()) for r in split.X_train}
+    overlap = sum(tuple(r.tolist()) in train_rows for r in split.X_test)
+    assert overlap < 5  # the few digits that happen to be pixel-identical images
+    assert split.X_train.mean(0).abs().max() < 1e-5  # standardized with train's statistics
+    assert split.X_test.mean(0).abs().max() > 1e-3  # ...and not with the test set's
+
+
+def test_minibatches_cover_every_example_once_per_epoch():
+    split = data.digits()
+    batches = list(data.minibatches(split.X_train, split.y_train, 64, torch.Generator()))
+    assert [len(y) for _, y in batches] == [64] * 21 + [4]
+    assert sorted(torch.cat([y for _, y in batches]).tolist()) == sorted(split.y_train.tolist())
+
+
+def test_training_learns_and_is_reproducible():
+    def run():
+        return data.train_digits(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), epochs=3)
+
+    first, second = run(), run()
+    assert first.step_loss == second.step_loss
+    assert len(first.test_accuracy) == 3 and len(first.step_loss) == 3 * 22
+    assert first.test_accuracy[-1] > 0.9
+    assert first.train_loss[-1] < first.train_loss[0]
+
+
+def test_divergence_stops_the_run_and_is_reported():
+    # tanh saturates, so a large lr alone keeps the loss finite: only an overflow is divergence
+    history = data.train_digits(lambda p: torch.optim.SGD(p, lr=1e38), epochs=5)
+    assert history.diverged
+    assert len(history.train_loss) == 1
+    assert not math.isfinite(history.step_loss[-1])
+
+
+def test_lr_sweep_gives_one_run_per_lr_with_the_lr_recorded():
+    runs = data.lr_sweep(lambda p, lr: torch.optim.SGD(p, lr=lr), [0.01, 0.1], epochs=1)
+    assert [r.lr[0] for r in runs] == [0.01, 0.1]
+    assert runs[1].train_loss[-1] < runs[0].train_loss[-1]
