@@ -1,0 +1,215 @@
+"""Claims notebooks 00-02 make about how gradient descent and SGD behave, each computed as the
+notebook computes it, with torch.optim (and the same seeds).
+
+00: gradient descent stalls near the saddle for about 100 steps, gradient noise leaves in a
+quarter of them, and noise of the right size finds the bumpy surface's global minimum more often.
+01: the stability edge, GD's rate (1 − 1/κ at γ = 1/h_max, (κ − 1)/(κ + 1) at the best γ) as
+measured, and the step counts at κ = 100. 02: batch size on the digits data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from optimlab.learn import data, landscape, problems
+from optimlab.learn.exercises import fit_linear_answer
+
+F64 = torch.float64
+
+
+# ------------------------------------------------------------------ 00: the saddle
+def saddle_escape(noise=0.0, seed=0):
+    path = landscape.descend(problems.saddle, (1.0, 1e-8), lr=0.1, steps=150, noise=noise,
+                             seed=seed)
+    return path, landscape.steps_until(path, lambda p: p[:, 1].abs() >= 1)
+
+
+def test_gd_leaves_the_saddle_at_step_102_after_about_fifty_flat_steps():
+    path, left = saddle_escape()
+    assert left == 102 == math.ceil(math.log(1e8) / math.log(1.2))
+    torch.testing.assert_close(path[:, 1], 1e-8 * 1.2 ** torch.arange(151, dtype=F64))
+    flat = (2 * path.norm(dim=1) < 0.01).nonzero()[:, 0]
+    assert (flat.min().item(), flat.max().item()) == (24, 71)  # "about fifty" steps
+    assert len(flat) == 71 - 24 + 1
+
+
+def test_gradient_noise_leaves_the_saddle_in_about_25_steps():
+    escapes = torch.tensor([saddle_escape(0.1, s)[1] for s in range(20)])
+    assert (escapes.min().item(), escapes.max().item(), escapes.median().item()) == (20, 46, 26)
+    predicted = math.log(1 / (0.1 * 0.1)) / math.log(1.2)
+    assert round(predicted) == 25 and abs(escapes.median().item() - predicted) < 0.2 * predicted
+    assert escapes.max() < 102 / 2  # every noisy run leaves long before plain GD
+
+
+# ------------------------------------------------------------------ 00: the bumpy surface
+GRID = torch.linspace(-3.5, 3.5, 8, dtype=F64)
+STARTS = torch.cartesian_prod(GRID, GRID)
+BEST = torch.tensor([-0.75, 0.0], dtype=F64)
+
+
+def bumpy_ends(sigma, seed=0):
+    return landscape.descend(problems.bumpy, STARTS, lr=0.05, steps=1000, noise=sigma,
+                             seed=seed, quiet=200)[-1]
+
+
+def at_global_minimum(ends):
+    return int(((ends - BEST).norm(dim=1) < 0.1).sum())
+
+
+def test_the_global_minimum_is_near_minus_075_0_at_about_minus_094():
+    ends = bumpy_ends(0)
+    lowest = problems.bumpy(ends).argmin()
+    assert (ends[lowest] - BEST).norm() < 0.05
+    assert problems.bumpy(ends[lowest]).item() == pytest.approx(-0.941, abs=1e-3)
+
+
+def test_noise_of_the_right_size_finds_the_global_minimum_more_often():
+    found = {s: at_global_minimum(bumpy_ends(s)) for s in (0, 1, 3, 8)}
+    assert found == {0: 4, 1: 4, 3: 26, 8: 3}  # the notebook's seed 0
+    mean = {s: problems.bumpy(bumpy_ends(s)).mean().item() for s in (0, 3, 8)}
+    assert round(mean[0], 2) == -0.03 and round(mean[3], 2) == -0.70 and mean[8] > mean[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_bumpy_ranking_holds_for_other_seeds(seed):
+    found = {s: at_global_minimum(bumpy_ends(s, seed)) for s in (0, 3, 8)}
+    assert found[0] == 4 and found[3] >= 20 and found[8] <= found[3] / 2
+
+
+def test_plain_gd_ends_in_its_starting_basin():
+    """The 4 starts GD brings to the global minimum are the 4 nearest it on the grid."""
+    ends = bumpy_ends(0)
+    there = ((ends - BEST).norm(dim=1) < 0.1).nonzero()[:, 0]
+    assert ((STARTS[there] - BEST).norm(dim=1) < 1.0).all()
+
+
+# ------------------------------------------------------------------ 01: the stability edge
+def test_at_exactly_2_over_h_max_y_flips_and_keeps_its_size():
+    path = problems.run_on_surface(problems.ravine, lambda p: torch.optim.SGD(p, lr=0.08),
+                                   start=(-4.5, 1.5), steps=50)
+    torch.testing.assert_close(path[:, 1], 1.5 * (-1.0) ** torch.arange(51, dtype=F64))
+    assert path[-1, 0].item() == pytest.approx(-4.5 * 0.92**50) == pytest.approx(-0.0696, abs=1e-4)
+    past = problems.run_on_surface(problems.ravine, lambda p: torch.optim.SGD(p, lr=0.081),
+                                   start=(-4.5, 1.5), steps=50)
+    assert past[-1, 1].abs() > 1.5
+
+
+def linear_excess(factor, steps=60):
+    """Notebook 01 cell 10: the loss's excess over its minimum, lr = factor / h_max."""
+    d = problems.linear_data(n=256, in_features=3, out_features=2, seed=0)
+    Xt = torch.cat([d.X, torch.ones(len(d.X), 1)], dim=1)
+    h_max = torch.linalg.eigvalsh(2 * Xt.T @ Xt / d.Y.numel()).max().item()
+    X, Y = d.X.double(), d.Y.double()
+    Xt64 = torch.cat([X, torch.ones(len(X), 1, dtype=F64)], dim=1)
+    lowest = ((Xt64 @ torch.linalg.lstsq(Xt64, Y).solution - Y) ** 2).mean().item()
+    *_, losses = fit_linear_answer(X, Y, factor / h_max, steps)
+    return torch.tensor(losses, dtype=F64) - lowest
+
+
+def test_the_linear_models_runs_are_straight_lines_with_the_computed_slopes():
+    assert linear_excess(1.0)[12] < 1e-12  # "within 12 steps"
+    edge = linear_excess(1.9)
+    assert (edge[59] / edge[58]).item() == pytest.approx(0.9**2, rel=2e-3)  # |1 − 1.9|² per step
+    past = linear_excess(2.2)
+    low = int(past.argmin())
+    assert 2 <= low <= 6 and past[-1] > 100 * past[0]  # falls first, then grows without bound
+    assert (past[59] / past[58]).item() == pytest.approx(1.2**2, rel=2e-3)
+    slow = linear_excess(0.05)
+    assert 1e-2 < slow[-1] < 0.1  # "slow": still far above the minimum after 60 steps
+
+
+# ------------------------------------------------------------------ 01: the rate against κ
+@pytest.mark.parametrize("kappa", [2, 5, 10, 30, 100, 300])
+def test_measured_rate_on_the_ravine_matches_the_prediction(kappa):
+    for lr, predicted in [(1 / kappa, 1 - 1 / kappa), (2 / (1 + kappa), (kappa - 1) / (kappa + 1))]:
+        path = problems.run_on_surface(lambda xy: problems.ravine(xy, condition=kappa),
+                                       lambda p, lr=lr: torch.optim.SGD(p, lr=lr),
+                                       start=(1.0, 1.0), steps=60)
+        measured = (path[60].norm() / path[30].norm()).item() ** (1 / 30)
+        assert measured == pytest.approx(predicted, rel=1e-9)  # far within 10 %
+        assert round(measured, 6) == round(predicted, 6)  # "all six printed digits"
+        H = torch.diag(torch.tensor([1.0, kappa], dtype=F64))
+        assert landscape.convergence_rate_answer(H, lr) == pytest.approx(predicted, rel=1e-12)
+
+
+def test_rescaled_inputs_give_kappa_about_440_and_the_predicted_rate():
+    d = problems.linear_data(n=256, in_features=3, out_features=2, seed=0)
+    X = d.X.double() * torch.tensor([0.1, 1.0, 2.0], dtype=F64)
+    Y = d.Y.double()
+    Xt = torch.cat([X, torch.ones(len(X), 1, dtype=F64)], dim=1)
+    H = 2 * Xt.T @ Xt / Y.numel()
+    h = torch.linalg.eigvalsh(H)
+    kappa = (h.max() / h.min()).item()
+    assert 430 < kappa < 445
+    Xt32 = torch.cat([d.X, torch.ones(len(d.X), 1)], dim=1)
+    h32 = torch.linalg.eigvalsh((2 * Xt32.T @ Xt32 / d.Y.numel()).double())
+    assert round((h32.max() / h32.min()).item(), 2) == 1.48  # the unscaled inputs
+    best = ((Xt @ torch.linalg.lstsq(Xt, Y).solution - Y) ** 2).mean().item()
+    for lr in (1 / h.max().item(), 2 / (h.min() + h.max()).item()):
+        *_, losses = fit_linear_answer(X, Y, lr, 400)
+        excess = torch.tensor(losses, dtype=F64) - best
+        measured = (excess[399] / excess[199]).item() ** (1 / 400)
+        predicted = landscape.convergence_rate_answer(H, lr)
+        assert measured == pytest.approx(predicted, rel=1e-9)
+        assert 0.1 < excess[-1] < 0.25  # "0.1 to 0.2 above its minimum"
+
+
+@pytest.mark.parametrize("lr, steps", [(0.01, 688), (2 / 101, 346)])
+def test_steps_to_a_thousandfold_at_kappa_100(lr, steps):
+    path = problems.run_on_surface(lambda xy: problems.ravine(xy, condition=100),
+                                   lambda p: torch.optim.SGD(p, lr=lr), start=(1.0, 1.0),
+                                   steps=800)
+    assert (path[:, 0].abs() < 1e-3).nonzero()[0].item() == steps
+    rate = abs(1 - lr)
+    assert math.ceil(math.log(1000) / -math.log(rate)) == steps
+
+
+# ------------------------------------------------------------------ 02: digits
+@pytest.fixture(scope="module")
+def batch_runs():
+    split = data.digits()
+    return {B: data.train_digits(lambda p: torch.optim.SGD(p, lr=0.1), epochs=10, batch_size=B,
+                                 split=split) for B in (8, 32, 128, 1348)}
+
+
+def test_digits_with_sgd_passes_90_percent_and_reaches_about_96():
+    h = data.train_digits(lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=1e-4), epochs=10,
+                          batch_size=64)
+    assert len(h.step_loss) == 220
+    assert h.test_accuracy[-1] == pytest.approx(0.96, abs=0.015)
+
+
+def test_smaller_batches_win_per_epoch(batch_runs):
+    steps = {B: len(h.step_loss) for B, h in batch_runs.items()}
+    assert steps == {8: 1690, 32: 430, 128: 110, 1348: 10}
+    accuracy = [h.test_accuracy[-1] for h in batch_runs.values()]
+    assert accuracy == sorted(accuracy, reverse=True)
+    assert accuracy[0] - accuracy[-1] > 0.3 and 0.55 < accuracy[-1] < 0.65  # "near 60 %"
+
+
+def test_per_step_the_curves_nearly_coincide(batch_runs):
+    def at(B, epoch):  # (steps taken, test accuracy) after an epoch
+        h = batch_runs[B]
+        per = len(h.step_loss) // len(h.test_accuracy)
+        return epoch * per, h.test_accuracy[epoch - 1]
+
+    for (a, ea), (b, eb) in [((1348, 10), (128, 1)), ((32, 1), (128, 4)), ((8, 1), (32, 4)),
+                             ((32, 3), (128, 10))]:
+        (sa, acc_a), (sb, acc_b) = at(a, ea), at(b, eb)
+        assert abs(sa - sb) / sb < 0.2, (a, b)  # about the same number of steps
+        assert abs(acc_a - acc_b) < 0.03, (a, ea, acc_a, b, eb, acc_b)
+
+
+def test_batch_8_jumps_about_4_times_more_than_batch_128(batch_runs):
+    jumps = {}
+    for B in (8, 128):
+        loss = torch.tensor(batch_runs[B].step_loss[:110])
+        jumps[B] = (loss[1:] - loss[:-1]).abs().mean().item()
+    assert 3 < jumps[8] / jumps[128] < 5.5
+    assert jumps[8] / jumps[128] == pytest.approx(math.sqrt(128 / 8), rel=0.15)
+    # "both runs reach a similar loss after 110 steps"
+    late = {B: sum(batch_runs[B].step_loss[100:110]) / 10 for B in (8, 128)}
+    assert abs(late[8] - late[128]) < 0.25 * late[128]
