@@ -236,7 +236,7 @@ def sweep():
     makers = {"SGD": lambda p, lr: torch.optim.SGD(p, lr=lr),
               "momentum 0.9": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9),
               "Adam": lambda p, lr: torch.optim.Adam(p, lr=lr)}
-    runs = {name: data.lr_sweep(make, lrs, epochs=5, split=split)
+    runs = {name: data.lr_sweep(make, lrs, epochs=5, batch_size=128, split=split)
             for name, make in makers.items()}
     good = {}
     for name, histories in runs.items():
@@ -251,17 +251,16 @@ def test_each_optimizers_good_range_lies_elsewhere_on_the_lr_axis(sweep):
     centre = {name: math.sqrt(min(v) * max(v)) for name, v in good.items()}
     assert 10**0.5 <= centre["SGD"] / centre["momentum 0.9"] <= 10**1.5  # "about 10× below"
     assert 10**1.5 <= centre["SGD"] / centre["Adam"] <= 10**2  # "1.5 to 2 decades below"
-    assert 1e-2 <= centre["Adam"] <= 10**-1.5  # "near 1e-2"
+    assert min(good["Adam"]) >= 1e-2 and max(good["Adam"]) <= 0.1 * 1.001  # "1e-2 to 1e-1"
 
 
 @pytest.mark.slow(seconds=10)
-def test_each_good_range_is_at_most_a_decade_and_adams_is_no_wider(sweep):
+def test_each_good_range_is_half_a_decade_to_a_decade_and_adams_widest_by_one_point(sweep):
     _, _, good = sweep
     for name, lrs_ok in good.items():
-        assert max(lrs_ok) / min(lrs_ok) <= 10**1.01, name
+        assert 10**0.49 <= max(lrs_ok) / min(lrs_ok) <= 10**1.01, name
         assert 2 <= len(lrs_ok) <= 3, name
-    assert [f"{lr:.2g}" for lr in good["Adam"]] == ["0.01", "0.032"]
-    assert len(good["Adam"]) <= min(len(good["SGD"]), len(good["momentum 0.9"]))
+    assert len(good["Adam"]) == 1 + max(len(good["SGD"]), len(good["momentum 0.9"]))
     assert min(good["Adam"]) > 1e-3  # the default lr is below Adam's good range
 
 
@@ -274,4 +273,4 @@ def test_slow_below_the_range_and_overshooting_above(sweep):
     for name, histories in runs.items():
         losses = [h.train_loss[-1] for h in histories]
         best = losses.index(min(losses))
-        assert best < len(lrs) - 1 and losses[-1] > 2 * losses[best], name  # rises again
+        assert best < len(lrs) - 1 and losses[-1] > losses[best], name  # rises again
