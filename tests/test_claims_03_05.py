@@ -105,8 +105,16 @@ def test_rate_predicts_gd_within_5_percent_and_heavy_ball_needs_12_to_15_times_m
         pred_gd = math.log(1e-6) / math.log((kappa - 1) / (kappa + 1))
         s = math.sqrt(kappa)
         pred_hb = math.log(1e-6) / math.log((s - 1) / (s + 1))
-        assert 0.93 < gd / pred_gd <= 1.0
+        assert 0.945 < gd / pred_gd <= 1.0
         assert 1.2 <= hb / pred_hb <= 1.5
+
+
+def test_heavy_balls_excess_over_its_rate_grows_with_kappa(counts):
+    excess = []
+    for kappa, (_, hb) in sorted(counts.items()):
+        s = math.sqrt(kappa)
+        excess.append(hb * math.log((s + 1) / (s - 1)) / math.log(1e6))
+    assert excess == sorted(excess)
 
 
 # ------------------------------------------------------------------ 04: Adagrad
@@ -177,6 +185,18 @@ def test_sgds_loss_falls_with_lr_until_it_diverges_above_4_adagrad_below_1e_15_f
         assert fit_sparse(lambda p, lr=lr: torch.optim.Adagrad(p, lr=lr))[1] < 1e-15
     for lr in (0.01, 0.03, 0.1):  # the weights that must travel far fall behind
         assert fit_sparse(lambda p, lr=lr: torch.optim.Adagrad(p, lr=lr))[1] > 1e-3
+    err, _ = fit_sparse(lambda p: torch.optim.Adagrad(p, lr=0.3))
+    _, _, w_true = sparse_problem()
+    assert err.argmax() == w_true.abs().argmax() and w_true.abs().max() == pytest.approx(2.95, abs=0.01)
+
+
+def test_adagrads_first_step_moves_every_coordinate_by_lr():
+    X, y, _ = sparse_problem()
+    w = torch.zeros(5, dtype=F64, requires_grad=True)
+    opt = torch.optim.Adagrad([w], lr=0.7)
+    (0.5 * ((X @ w - y) ** 2).mean()).backward()
+    opt.step()
+    assert torch.allclose(w.detach().abs(), torch.full((5,), 0.7, dtype=F64), rtol=1e-6)
 
 
 # ------------------------------------------------------------------ 05: Adadelta's steps
