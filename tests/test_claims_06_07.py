@@ -152,6 +152,7 @@ def test_beta1_in_v_hat_makes_the_first_step_ten_times_too_large_and_lasts_as_lo
     assert abs(slip[0] - 10) < 1e-4
     raw = adam_like_steps(3000, None)
     assert abs(slip[999] - raw[999]) < 1e-3 and f"{slip[999]:.2f}" == "1.26"
+    assert slip[9] / raw[9] > 1.2 and slip[29] / raw[29] < 1.025  # joins after about 30 steps
 
 
 def test_adams_first_step_is_lr_whatever_the_gradient_scale():
