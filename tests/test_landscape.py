@@ -82,6 +82,17 @@ def test_descend_without_noise_is_torch_sgd_and_noise_is_seeded():
     assert torch.equal(quiet[:, 1], torch.zeros(6, dtype=torch.float64))
 
 
+def test_descend_runs_several_noise_levels_at_once():
+    starts = torch.tensor([1.0, 0.0], dtype=torch.float64).expand(3, 1, 2)
+    levels = torch.tensor([0.0, 0.1, 1.0], dtype=torch.float64).view(-1, 1, 1)
+    path = landscape.descend(problems.saddle, starts, lr=0.1, steps=3, noise=levels, seed=5)
+    assert path.shape == (4, 3, 1, 2)
+    assert torch.equal(path[:, 0, 0, 1], torch.zeros(4, dtype=torch.float64))  # σ = 0: no noise
+    xi = torch.randn(3, 1, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert path[1, 2, 0, 1].item() == pytest.approx(-0.1 * 1.0 * xi[2, 0, 1].item())
+    assert path[1, 1, 0, 1].item() == pytest.approx(-0.1 * 0.1 * xi[1, 0, 1].item())
+
+
 def test_steps_until():
     path = torch.tensor([[0.0, 0.1], [0.0, 0.5], [0.0, 2.0]])
     assert landscape.steps_until(path, lambda p: p[:, 1].abs() >= 1) == 2

@@ -23,13 +23,15 @@ F64 = torch.float64
 
 # ----------------------------------------------------------------------- 00: noise on a surface
 def descend(f: Surface, starts: Tensor | tuple[float, float], *, lr: float, steps: int,
-            noise: float = 0.0, seed: int = 0, quiet: int = 0) -> Tensor:
+            noise: float | Tensor = 0.0, seed: int = 0, quiet: int = 0) -> Tensor:
     """Gradient descent (``torch.optim.SGD(lr=lr)``) on ``f`` from every row of ``starts``.
 
     With ``noise`` σ > 0, each step's gradient is the true one plus σ·ξ, ξ standard normal per
     coordinate and drawn from a generator seeded with ``seed``: the loss each step sees is
     ``f(θ) + σ ξ·θ``, a random tilt, as a minibatch's loss is the full loss plus a random error.
     The last ``quiet`` steps take no noise (the points settle in the basin where they are).
+    ``noise`` may be a tensor that broadcasts against ``starts``, to run several noise levels
+    at once (``starts`` of shape ``(levels, points, 2)``, ``noise`` of shape ``(levels, 1, 1)``).
     Returns the path, shape ``(steps + 1, *starts.shape)``, in float64.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -40,8 +42,8 @@ def descend(f: Surface, starts: Tensor | tuple[float, float], *, lr: float, step
         opt.zero_grad()
         loss = f(points).sum()  # a sum over independent points: each gets its own gradient
         xi = torch.randn(points.shape, generator=gen, dtype=F64)  # drawn every step, always
-        if noise and t < steps - quiet:
-            loss = loss + noise * (xi * points).sum()
+        if t < steps - quiet and bool(torch.as_tensor(noise).any()):
+            loss = loss + (noise * xi * points).sum()
         loss.backward()
         opt.step()
         path.append(points.detach().clone())
