@@ -69,7 +69,7 @@ def bumpy_ends(seed=0):
     levels = torch.tensor(SIGMAS, dtype=F64).view(-1, 1, 1)
     last = landscape.descend(problems.bumpy, STARTS.expand(len(SIGMAS), -1, -1), lr=0.05,
                              steps=1000, noise=levels, seed=seed, quiet=200)[-1]
-    return dict(zip(SIGMAS, last))
+    return dict(zip(SIGMAS, last, strict=True))
 
 
 def at_global_minimum(ends):

@@ -53,7 +53,7 @@ def test_hidden_cases_are_reproducible_given_the_seed(monkeypatch):
     first = [(H.clone(), lr) for H, lr, _ in mod._rate_cases(True)]
     second = [(H.clone(), lr) for H, lr, _ in mod._rate_cases(True)]
     assert len(first) == 10
-    for (a, la), (b, lb) in zip(first, second):
+    for (a, la), (b, lb) in zip(first, second, strict=True):
         assert la == lb and torch.equal(a, b)
 
 
