@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from optimlab.learn import data, decay
+from optimlab.learn import data, decay, problems
 
 F64 = torch.float64
 
@@ -117,6 +117,17 @@ def test_textbook_adamax_steps_nan_where_torch_stays_put():
         p.grad = g.clone()
         opt.step()
     assert p[0] == 0 and torch.isfinite(p).all()
+
+
+def test_on_the_ravine_adamaxs_first_step_is_lr_in_both_coordinates_and_none_is_larger():
+    for make in (lambda p: torch.optim.Adamax(p, lr=0.3), lambda p: torch.optim.Adam(p, lr=0.3)):
+        path = problems.run_on_surface(problems.ravine, make, (-4.5, 1.5), 60)
+        steps = (path[1:] - path[:-1]).abs()
+        torch.testing.assert_close(steps[0], torch.tensor([0.3, 0.3], dtype=F64))
+    assert steps.max() <= 0.3 * (1 + 1e-9)  # Adam's; and Adamax's:
+    path = problems.run_on_surface(problems.ravine, lambda p: torch.optim.Adamax(p, lr=0.3),
+                                   (-4.5, 1.5), 60)
+    assert (path[1:] - path[:-1]).abs().max() <= 0.3 * (1 + 1e-9)
 
 
 def spike_step_sizes(make, steps=6000, spike_at=500, spike=100.0):
