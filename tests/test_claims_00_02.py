@@ -176,7 +176,7 @@ def test_rescaled_inputs_give_kappa_about_440_and_the_predicted_rate():
         measured = (excess[399] / excess[199]).item() ** (1 / 400)
         predicted = landscape.convergence_rate_answer(H, lr)
         assert measured == pytest.approx(predicted, rel=1e-9)
-        assert 0.1 < excess[-1] < 0.25  # "0.1 to 0.2 above its minimum"
+        assert 0.1 < excess[-1] < 0.25  # "still more than 0.1 above its minimum"
 
 
 @pytest.mark.parametrize("lr, steps", [(0.01, 688), (2 / 101, 346)])
