@@ -165,6 +165,36 @@ def nadam_float32_product(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999), ep
     param.addcdiv_(state["exp_avg"], d, value=-lr * mu_next / (1 - prod * mu_next))
 
 
+def radam_textbook(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                   weight_decay=0.0, decoupled_weight_decay=False, maximize=False):
+    """Liu et al.'s algorithm as written, with Python floats for ρ and r."""
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["exp_avg"] = torch.zeros_like(param)
+        state["exp_avg_sq"] = torch.zeros_like(param)
+    state["step"] += 1
+    t = state["step"].item()
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m.mul_(b1).add_(g, alpha=1 - b1)
+    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    m_hat = m / (1 - b1**t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho > 5:
+        r = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+        # torch's eps: after the root of the *uncorrected* v (√(1 − β₂ᵗ) in the numerator)
+        param -= lr * r * m_hat * math.sqrt(1 - b2**t) / (v.sqrt() + eps)
+    else:
+        param -= lr * m_hat
+
+
 CORRECT = {
     "gd": [gd_minus_equals],
     "sgd": [sgd_plain],
@@ -175,6 +205,7 @@ CORRECT = {
     "adamw": [adamw_textbook],
     "adamax": [adamax_plain],
     "nadam": [nadam_python_floats, nadam_float32_product],
+    "radam": [radam_textbook],
 }
 
 for _name, _fns in MORE_CORRECT.items():

@@ -579,6 +579,55 @@ def nadam_product_of_next_mu(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999),
     param -= lr * ((1 - mu) * g / (1 - prod) + mu_next * m / (1 - prod * mu_next)) / d
 
 
+def radam_rho_inf_without_minus_one(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999),
+                                    eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                                    maximize=False):
+    """ρ_∞ = 2/(1 − β₂): the SMA length off by one everywhere."""
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    m = state["exp_avg"] = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * g
+    v = state["exp_avg_sq"] = (b2 * state.get("exp_avg_sq", torch.zeros_like(param))
+                               + (1 - b2) * g**2)
+    rho_inf = 2 / (1 - b2)
+    rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    m_hat = m / (1 - b1**t)
+    if rho > 5:
+        r = ((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+        param -= lr * r * m_hat * (1 - b2**t) ** 0.5 / (v.sqrt() + eps)
+    else:
+        param -= lr * m_hat
+
+
+def radam_unadapted_step_uses_raw_m(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999),
+                                    eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                                    maximize=False):
+    """Before the switch, θ − γ·m: m's bias correction forgotten on the un-adapted steps."""
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    m = state["exp_avg"] = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * g
+    v = state["exp_avg_sq"] = (b2 * state.get("exp_avg_sq", torch.zeros_like(param))
+                               + (1 - b2) * g**2)
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho > 5:
+        r = ((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+        param -= lr * r * m / (1 - b1**t) * (1 - b2**t) ** 0.5 / (v.sqrt() + eps)
+    else:
+        param -= lr * m
+
+
 UNCATALOGUED = [
     ("gd", gd_step_too_long),
     ("gd", gd_in_float16),
@@ -611,5 +660,7 @@ UNCATALOGUED = [
     ("nadam", nadam_no_product),
     ("nadam", nadam_next_product_for_gradient),
     ("nadam", nadam_product_of_next_mu),
+    ("radam", radam_rho_inf_without_minus_one),
+    ("radam", radam_unadapted_step_uses_raw_m),
 ]
 """(optimizer, step function) for every function above."""
