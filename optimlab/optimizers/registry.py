@@ -53,7 +53,14 @@ class OptimizerSpec:
     """(rtol, atol) of a learner against the oracle in float64 (float32: 1e-4 / 1e-5)."""
     float32_state: tuple[str, ...] = ("step",)
     """State that torch keeps as float32 scalars whatever the parameter's dtype."""
+    kernel_tolerance: tuple[float, float] | None = None
+    """(rtol, atol) of the reference against torch's foreach and fused paths, where those
+    differ from torch's own single-tensor path by more than rounding (ASGD's foreach path
+    computes η in float32 tensors)."""
     capstone: bool = True
+    not_mistakes: tuple[str, ...] = ()
+    """Shared mistakes that are this optimizer's right behaviour (Rprop reads lr once, for its
+    initial step sizes, so ``lr_cached`` is what torch does)."""
     """The capstone loads the learner's step function from ``notebook`` and races it."""
     groups: dict[str, Group] = field(init=False, repr=False, compare=False)
 
@@ -68,7 +75,8 @@ class OptimizerSpec:
     @functools.cached_property
     def catalogue(self) -> list[Mistake]:
         """Every catalogued mistake: the shared ones and this optimizer's own (built once)."""
-        common = common_mistakes(self.step_fn, self.defaults, decoupled=self.decoupled)
+        common = [m for m in common_mistakes(self.step_fn, self.defaults, decoupled=self.decoupled)
+                  if m.key not in self.not_mistakes]
         first = [m for m in common if m.key in _FIRST_COMMON]
         rest = [m for m in common if m.key not in _FIRST_COMMON]
         return [*first, *self.mistakes, *rest]

@@ -195,6 +195,47 @@ def radam_textbook(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
         param -= lr * m_hat
 
 
+def rprop_where(param, grad, state, *, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50),
+                maximize=False):
+    """Riedmiller and Braun's iRprop⁻ with torch.where."""
+    g = -grad if maximize else grad
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["prev"] = torch.zeros_like(param)
+        state["step_size"] = torch.full_like(param, float(lr))
+    state["step"] += 1
+    prod = g * state["prev"]
+    # (ones_like: torch.where of two Python numbers would be float32)
+    factor = torch.where(prod > 0, etas[1], torch.where(prod < 0, etas[0], torch.ones_like(g)))
+    s = (state["step_size"] * factor).clamp(*step_sizes)
+    g = torch.where(prod < 0, torch.zeros_like(g), g)
+    param -= g.sign() * s
+    state["step_size"] = s
+    state["prev"] = g.clone()
+
+
+def asgd_floats(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6,
+                weight_decay=0.0, maximize=False):
+    """η and μ as float32 tensors, as torch keeps them; the average by lerp."""
+    g = -grad if maximize else grad
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["eta"] = torch.tensor(float(lr), dtype=torch.float32)
+        state["mu"] = torch.tensor(1.0)
+        state["ax"] = torch.zeros_like(param)
+    state["step"] += 1
+    t = state["step"].item()
+    if weight_decay:
+        g = g + weight_decay * param
+    eta = state["eta"].item()
+    param.mul_(1 - lambd * eta).sub_(eta * g)
+    mu = state["mu"].item()
+    state["ax"] = state["ax"].lerp(param, mu) if mu != 1 else param.clone()
+    state["eta"] = torch.tensor(float(lr) / (1 + lambd * float(lr) * t) ** alpha,
+                                dtype=torch.float32)
+    state["mu"] = torch.tensor(1 / max(1, t - t0), dtype=torch.float32)
+
+
 CORRECT = {
     "gd": [gd_minus_equals],
     "sgd": [sgd_plain],
@@ -206,6 +247,8 @@ CORRECT = {
     "adamax": [adamax_plain],
     "nadam": [nadam_python_floats, nadam_float32_product],
     "radam": [radam_textbook],
+    "rprop": [rprop_where],
+    "asgd": [asgd_floats],
 }
 
 for _name, _fns in MORE_CORRECT.items():

@@ -628,6 +628,65 @@ def radam_unadapted_step_uses_raw_m(param, grad, state, *, lr=1e-3, betas=(0.9, 
         param -= lr * m
 
 
+def rprop_step_size_from_lr_each_step(param, grad, state, *, lr=1e-2, etas=(0.5, 1.2),
+                                      step_sizes=(1e-6, 50), maximize=False):
+    """The step sizes start again from lr on every step: only the last factor counts."""
+    g = -grad if maximize else grad
+    prev = state.get("prev", torch.zeros_like(param))
+    prod = g * prev
+    factor = torch.where(prod > 0, etas[1], torch.where(prod < 0, etas[0], torch.ones_like(g)))
+    s = (float(lr) * factor).clamp(*step_sizes)
+    g = torch.where(prod < 0, torch.zeros_like(g), g)
+    param -= g.sign() * s
+    state["prev"] = g.clone()
+
+
+def rprop_clamp_before_scaling(param, grad, state, *, lr=1e-2, etas=(0.5, 1.2),
+                               step_sizes=(1e-6, 50), maximize=False):
+    """clamp(s)·η: the step size may leave [s_min, s_max] by one factor."""
+    g = -grad if maximize else grad
+    s = state.get("step_size", torch.full_like(param, float(lr)))
+    prev = state.get("prev", torch.zeros_like(param))
+    prod = g * prev
+    factor = torch.where(prod > 0, etas[1], torch.where(prod < 0, etas[0], torch.ones_like(g)))
+    s = s.clamp(*step_sizes) * factor
+    g = torch.where(prod < 0, torch.zeros_like(g), g)
+    param -= g.sign() * s
+    state["step_size"], state["prev"] = s, g.clone()
+
+
+def asgd_average_of_old_param(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6,
+                              weight_decay=0.0, maximize=False):
+    """The average updated with θ before the step instead of after it."""
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    eta = state.get("eta", float(lr))
+    mu = state.get("mu", 1.0)
+    if weight_decay:
+        g = g + weight_decay * param
+    ax = state.get("ax", torch.zeros_like(param))
+    state["ax"] = ax + mu * (param - ax) if mu != 1 else param.clone()
+    param.mul_(1 - lambd * eta).sub_(eta * g)
+    state["eta"] = float(lr) / (1 + lambd * float(lr) * t) ** alpha
+    state["mu"] = 1 / max(1, t - t0)
+
+
+def asgd_alpha_outside(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6,
+                       weight_decay=0.0, maximize=False):
+    """η = γ / (1 + (λγt)^α): the power on the wrong term."""
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    eta = state.get("eta", float(lr))
+    mu = state.get("mu", 1.0)
+    if weight_decay:
+        g = g + weight_decay * param
+    param.mul_(1 - lambd * eta).sub_(eta * g)
+    ax = state.get("ax", torch.zeros_like(param))
+    state["ax"] = ax + mu * (param - ax) if mu != 1 else param.clone()
+    state["eta"] = float(lr) / (1 + (lambd * float(lr) * t) ** alpha)
+    state["mu"] = 1 / max(1, t - t0)
+
+
 UNCATALOGUED = [
     ("gd", gd_step_too_long),
     ("gd", gd_in_float16),
@@ -662,5 +721,9 @@ UNCATALOGUED = [
     ("nadam", nadam_product_of_next_mu),
     ("radam", radam_rho_inf_without_minus_one),
     ("radam", radam_unadapted_step_uses_raw_m),
+    ("rprop", rprop_step_size_from_lr_each_step),
+    ("rprop", rprop_clamp_before_scaling),
+    ("asgd", asgd_average_of_old_param),
+    ("asgd", asgd_alpha_outside),
 ]
 """(optimizer, step function) for every function above."""
