@@ -306,7 +306,7 @@ def oracle(spec: OptimizerSpec, case: Case, seed: int, device: str,
     key = repr((id(spec), spec.name, case.group, case.name, sorted(case.hyper.items()),
                 case.dtype, case.steps, case.second, case.lr_change, case.decades, seed,
                 str(device)))
-    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed), {})
+    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed, spec.shapes), {})
     for impl in impls:
         if impl not in wants:
             wants[impl] = run_oracle(spec, case, problem, impl)

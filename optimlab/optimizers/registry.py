@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 
 from .adapter import StepFunction, StepFunctionOptimizer, hyperparameters_of
-from .cases import Case, Extra, Group, build_groups
+from .cases import SHAPES, Case, Extra, Group, build_groups
 from .mistakes import Mistake, common_mistakes
 
 Impl = Literal["single", "foreach", "fused"]
@@ -53,6 +53,8 @@ class OptimizerSpec:
     """(rtol, atol) of a learner against the oracle in float64 (float32: 1e-4 / 1e-5)."""
     float32_state: tuple[str, ...] = ("step",)
     """State that torch keeps as float32 scalars whatever the parameter's dtype."""
+    shapes: tuple[tuple[int, ...], ...] = SHAPES
+    """The parameter tensors of every case (torch's Muon takes only matrices)."""
     kernel_tolerance: tuple[float, float] | None = None
     """(rtol, atol) of the reference against torch's foreach and fused paths, where those
     differ from torch's own single-tensor path by more than rounding (ASGD's foreach path

@@ -15,16 +15,11 @@ import torch
 from torch import Tensor
 
 from .adapter import StepFunction, StepFunctionOptimizer
-from .cases import Case
+from .cases import SHAPES, Case
 
 if TYPE_CHECKING:
     from .registry import Impl, OptimizerSpec
 
-#: The tensors every case updates: 0-d, 1-D, 2-D, a non-contiguous (transposed) 2-D view, an
-#: empty tensor, a 1-D tensor whose gradient is always zero in places, and a second 1-D tensor of
-#: the same shape as the first (so state shared between tensors shows up as wrong numbers, not
-#: only as a crash).
-SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (3, 4), (4, 3), (0,), (6,), (5,))
 _TRANSPOSED = 3  # index of the shape stored transposed, so the parameter is non-contiguous
 _SPARSE_GRAD = 5  # index of the parameter whose gradient has coordinates that are always zero
 ZERO_STEP = 7  # every tensor gets an all-zero gradient on this step
@@ -93,10 +88,12 @@ def make_problem(
     return Problem(params, grads)
 
 
-def problem_for(case: Case, device: str | torch.device, seed: int) -> Problem:
-    """The case's problem: its steps, dtype and gradient scales, on ``device``."""
+def problem_for(case: Case, device: str | torch.device, seed: int,
+                shapes: Sequence[tuple[int, ...]] = SHAPES) -> Problem:
+    """The case's problem: its steps, dtype and gradient scales, on ``device``, with the
+    optimizer's ``shapes`` (:attr:`OptimizerSpec.shapes`)."""
     return make_problem(steps=case.steps, dtype=case.dtype, device=device, seed=seed,
-                        decades=case.decades)
+                        decades=case.decades, shapes=shapes)
 
 
 def group_of(i: int, n: int, case: Case) -> int:

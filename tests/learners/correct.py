@@ -236,6 +236,38 @@ def asgd_floats(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6,
     state["mu"] = torch.tensor(1 / max(1, t - t0), dtype=torch.float32)
 
 
+def adafactor_means(param, grad, state, *, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3),
+                    d=1.0, weight_decay=0.0, maximize=False):
+    """The factors from (g**2).mean(...), the RMS written out, Python floats for the scalars."""
+    g = -grad if maximize else grad
+    eps1 = torch.finfo(param.dtype).eps if eps[0] is None else eps[0]
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        if g.dim() >= 2:
+            state["row_var"] = torch.zeros_like(g[..., :1])
+            state["col_var"] = torch.zeros_like(g[..., :1, :])
+        else:
+            state["variance"] = torch.zeros_like(g)
+    state["step"] += 1
+    t = state["step"].item()
+    w = t**beta2_decay
+    rms = math.sqrt((param.double() ** 2).sum().item() / param.numel())
+    alpha = max(eps[1], rms) * min(lr, t**-0.5)
+    if weight_decay:
+        param.mul_(1 - lr * weight_decay)
+    if g.dim() >= 2:
+        state["row_var"].lerp_((g * g).mean(dim=-1, keepdim=True), w)
+        state["col_var"].lerp_((g * g).mean(dim=-2, keepdim=True), w)
+        r, c = state["row_var"], state["col_var"]
+        v = r * c / r.mean(dim=-2, keepdim=True).clamp(min=eps1)
+    else:
+        state["variance"].lerp_(g * g, w)
+        v = state["variance"]
+    u = g / v.clamp(min=eps1**2).sqrt()
+    u_rms = math.sqrt((u.double() ** 2).sum().item() / u.numel())
+    param.sub_(alpha / max(1.0, u_rms / d) * u)
+
+
 CORRECT = {
     "gd": [gd_minus_equals],
     "sgd": [sgd_plain],
@@ -249,6 +281,7 @@ CORRECT = {
     "radam": [radam_textbook],
     "rprop": [rprop_where],
     "asgd": [asgd_floats],
+    "adafactor": [adafactor_means],
 }
 
 for _name, _fns in MORE_CORRECT.items():

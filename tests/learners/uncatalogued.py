@@ -687,6 +687,43 @@ def asgd_alpha_outside(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t
     state["mu"] = 1 / max(1, t - t0)
 
 
+def _adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maximize,
+               eps_added=False, rms_of_grad=False):
+    g = -grad if maximize else grad
+    eps1 = torch.finfo(param.dtype).eps if eps[0] is None else eps[0]
+    t = state["step"] = state.get("step", 0) + 1
+    w = t**beta2_decay
+    scale = (g if rms_of_grad else param).norm().item() / param.numel() ** 0.5
+    alpha = max(eps[1], scale) * min(lr, t**-0.5)
+    if weight_decay:
+        param.mul_(1 - lr * weight_decay)
+    sq = g * g + (eps1 if eps_added else 0.0)
+    if g.dim() >= 2:
+        r = state["row_var"] = torch.lerp(state.get("row_var", torch.zeros_like(g[..., :1])),
+                                          sq.mean(-1, keepdim=True), w)
+        c = state["col_var"] = torch.lerp(state.get("col_var", torch.zeros_like(g[..., :1, :])),
+                                          sq.mean(-2, keepdim=True), w)
+        v = r * c / r.mean(-2, keepdim=True).clamp(min=eps1)
+    else:
+        v = state["variance"] = torch.lerp(state.get("variance", torch.zeros_like(g)), sq, w)
+    u = g / v.clamp(min=eps1**2 if not eps_added else 0.0).sqrt()
+    param.sub_(alpha / max(1.0, u.norm().item() / (u.numel() ** 0.5 * d)) * u)
+
+
+def adafactor_eps_added_to_g2(param, grad, state, *, lr=1e-2, beta2_decay=-0.8,
+                              eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
+    """The paper's ε₁: added to g² before the factors, where torch clamps v̂ at ε₁²."""
+    _adafactor(param, grad, state, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+               weight_decay=weight_decay, maximize=maximize, eps_added=True)
+
+
+def adafactor_scale_by_rms_of_grad(param, grad, state, *, lr=1e-2, beta2_decay=-0.8,
+                                   eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
+    """The relative step scaled by RMS(g), not RMS(θ)."""
+    _adafactor(param, grad, state, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+               weight_decay=weight_decay, maximize=maximize, rms_of_grad=True)
+
+
 UNCATALOGUED = [
     ("gd", gd_step_too_long),
     ("gd", gd_in_float16),
@@ -725,5 +762,7 @@ UNCATALOGUED = [
     ("rprop", rprop_clamp_before_scaling),
     ("asgd", asgd_average_of_old_param),
     ("asgd", asgd_alpha_outside),
+    ("adafactor", adafactor_eps_added_to_g2),
+    ("adafactor", adafactor_scale_by_rms_of_grad),
 ]
 """(optimizer, step function) for every function above."""
