@@ -48,17 +48,18 @@ def learner_tolerance(spec: OptimizerSpec, dtype: torch.dtype) -> tuple[float, f
 
     float64: the spec's (1e-9 / 1e-12 unless it says otherwise), far above what a different
     order of operations costs (about 1e-15) and far below any catalogued mistake. float32:
-    1e-4 / 1e-5.
+    the spec's (1e-4 / 1e-5 unless it says otherwise).
     """
-    return spec.float64_tolerance if dtype == torch.float64 else (1e-4, 1e-5)
+    return spec.float64_tolerance if dtype == torch.float64 else spec.float32_tolerance
 
 
 def mistake_tolerance(spec: OptimizerSpec, dtype: torch.dtype) -> tuple[float, float]:
     """(rtol, atol) for a learner's wrong trajectory against a catalogued mistake: 1e-6 / 1e-9
-    in float64 (ten times the spec's learner tolerance where that is looser), 1e-3 / 1e-4 in
-    float32."""
+    in float64, 1e-3 / 1e-4 in float32, or ten times the spec's learner tolerance where that
+    is looser."""
     if dtype != torch.float64:
-        return (1e-3, 1e-4)
+        rtol, atol = spec.float32_tolerance
+        return (max(1e-3, 10 * rtol), max(1e-4, 10 * atol))
     rtol, atol = spec.float64_tolerance
     return (max(1e-6, 10 * rtol), max(1e-9, 10 * atol))
 

@@ -42,6 +42,8 @@ class OptimizerSpec:
     """All flags at once, extreme values, tensor lrs: run hidden, and by ``verify``."""
     mistakes: tuple[Mistake, ...] = ()
     """This optimizer's own mistakes; :func:`common_mistakes` adds the shared ones."""
+    has_foreach: bool = True
+    """torch has a ``foreach`` switch for it (Muon has none: one path only)."""
     has_fused: bool = False
     """torch has ``fused=True`` for it (on which devices depends on the torch version:
     :meth:`impls` asks torch)."""
@@ -51,6 +53,8 @@ class OptimizerSpec:
     """``weight_decay`` is decoupled (AdamW's θ·(1 − γλ)), not L2."""
     float64_tolerance: tuple[float, float] = (1e-9, 1e-12)
     """(rtol, atol) of a learner against the oracle in float64 (float32: 1e-4 / 1e-5)."""
+    float32_tolerance: tuple[float, float] = (1e-4, 1e-5)
+    """(rtol, atol) of a learner against the oracle in float32."""
     float32_state: tuple[str, ...] = ("step",)
     """State that torch keeps as float32 scalars whatever the parameter's dtype."""
     shapes: tuple[tuple[int, ...], ...] = SHAPES
@@ -98,7 +102,7 @@ class OptimizerSpec:
                 raise ValueError(f"{self.name} has no torch twin, so no {impl} implementation")
             return StepFunctionOptimizer(params, self.step_fn, **self.fixed, **hyper)
         switches = {
-            "single": {"foreach": False},
+            "single": {"foreach": False} if self.has_foreach else {},
             "foreach": {"foreach": True},
             "fused": {"fused": True},
         }[impl]
@@ -109,7 +113,7 @@ class OptimizerSpec:
         if self.torch_cls is None:
             return ("single",)
         out: list[Impl] = ["single"]
-        if not case.has_tensor_hyper:
+        if self.has_foreach and not case.has_tensor_hyper:
             out.append("foreach")
         if self.has_fused and _fused_runs(self.torch_cls, torch.device(device).type):
             out.append("fused")

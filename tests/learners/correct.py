@@ -268,6 +268,34 @@ def adafactor_means(param, grad, state, *, lr=1e-2, beta2_decay=-0.8, eps=(None,
     param.sub_(alpha / max(1.0, u_rms / d) * u)
 
 
+def muon_explicit(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                  nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                  ns_steps=5, adjust_lr_fn=None):
+    """bfloat16 Newton–Schulz written with plain products (no addmm), buffer by mul/add."""
+    a, b, c = ns_coefficients
+    buf = state.setdefault("momentum_buffer", torch.zeros_like(grad))
+    buf.mul_(momentum).add_((1 - momentum) * grad)
+    u = (1 - momentum) * grad + momentum * buf if nesterov else buf
+    x = u.to(torch.bfloat16)
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    x = x / max(x.norm(), eps)
+    for _ in range(ns_steps):
+        A = x @ x.T
+        x = a * x + (b * A + c * (A @ A)) @ x
+    if tall:
+        x = x.T
+    rows, cols = param.shape
+    if adjust_lr_fn == "match_rms_adamw":
+        scale = 0.2 * math.sqrt(max(rows, cols))
+    else:
+        scale = math.sqrt(max(1.0, rows / cols))
+    param.mul_(1 - lr * weight_decay)
+    param.sub_(lr * scale * x.to(param.dtype))
+
+
+
 CORRECT = {
     "gd": [gd_minus_equals],
     "sgd": [sgd_plain],
@@ -282,6 +310,7 @@ CORRECT = {
     "rprop": [rprop_where],
     "asgd": [asgd_floats],
     "adafactor": [adafactor_means],
+    "muon": [muon_explicit],
 }
 
 for _name, _fns in MORE_CORRECT.items():

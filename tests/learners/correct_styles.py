@@ -274,6 +274,30 @@ def radam_lerp_factored(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=
     param.addcdiv_(m * (step * r * (1 - b2**t) ** 0.5), v.sqrt() + eps, value=-1)
 
 
+def muon_float32_ns(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                    nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                    ns_steps=5, adjust_lr_fn=None):
+    """Newton–Schulz in float32, on the wide orientation always."""
+    a, b, c = ns_coefficients
+    if "momentum_buffer" not in state:
+        state["momentum_buffer"] = torch.zeros_like(grad)
+    buf = state["momentum_buffer"]
+    buf.lerp_(grad, 1 - momentum)
+    u = torch.lerp(grad, buf, momentum) if nesterov else buf
+    x = u.float()
+    flip = x.size(0) > x.size(1)
+    x = x.mT if flip else x
+    x = x / x.norm().clamp_min(eps)
+    for _ in range(ns_steps):
+        A = x @ x.mT
+        x = a * x + b * A @ x + c * A @ A @ x
+    x = x.mT if flip else x
+    rows, cols = param.shape
+    ratio = 0.2 * max(rows, cols) ** 0.5 if adjust_lr_fn == "match_rms_adamw" else \
+        max(1.0, rows / cols) ** 0.5
+    param.mul_(1 - lr * weight_decay).add_(x.to(param.dtype), alpha=-lr * ratio)
+
+
 MORE_CORRECT = {
     "sgd": [sgd_data_style, sgd_kwargs, sgd_sutskever_lr_const],
     "gd": [],
@@ -285,4 +309,5 @@ MORE_CORRECT = {
     "adamax": [adamax_plain, adamax_cat],
     "nadam": [nadam_textbook],
     "radam": [radam_lerp_factored],
+    "muon": [muon_float32_ns],
 }

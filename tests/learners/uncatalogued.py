@@ -724,6 +724,45 @@ def adafactor_scale_by_rms_of_grad(param, grad, state, *, lr=1e-2, beta2_decay=-
                weight_decay=weight_decay, maximize=maximize, rms_of_grad=True)
 
 
+def _muon(param, grad, state, *, lr, weight_decay, momentum, nesterov, ns_coefficients, eps,
+          ns_steps, adjust_lr_fn, exact=False, no_normalize=False):
+    a, b, c = ns_coefficients
+    buf = state["momentum_buffer"] = torch.lerp(
+        state.get("momentum_buffer", torch.zeros_like(grad)), grad, 1 - momentum)
+    u = torch.lerp(grad, buf, momentum) if nesterov else buf
+    if exact:  # the polar factor itself, by SVD: singular values exactly 1
+        left, _, right = torch.linalg.svd(u.double(), full_matrices=False)
+        x = left @ right
+    else:
+        x = u.bfloat16()
+        x = x if no_normalize else x / x.norm().clamp(min=eps)
+        for _ in range(ns_steps):
+            A = x @ x.T
+            x = a * x + (b * A + c * A @ A) @ x
+    rows, cols = param.shape
+    ratio = 0.2 * max(rows, cols) ** 0.5 if adjust_lr_fn == "match_rms_adamw" else \
+        max(1.0, rows / cols) ** 0.5
+    param.mul_(1 - lr * weight_decay).sub_(lr * ratio * x.to(param.dtype))
+
+
+def muon_exact_polar_factor(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                            nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                            ns_steps=5, adjust_lr_fn=None):
+    """U·Vᵀ from an SVD: torch's five quintic steps leave singular values in about [0.7, 1.2]."""
+    _muon(param, grad, state, lr=lr, weight_decay=weight_decay, momentum=momentum,
+          nesterov=nesterov, ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+          adjust_lr_fn=adjust_lr_fn, exact=True)
+
+
+def muon_unnormalized(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                      nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                      ns_steps=5, adjust_lr_fn=None):
+    """Newton–Schulz on G as it is, not G/‖G‖: it converges only while ‖G‖ is below about 1."""
+    _muon(param, grad, state, lr=lr, weight_decay=weight_decay, momentum=momentum,
+          nesterov=nesterov, ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+          adjust_lr_fn=adjust_lr_fn, no_normalize=True)
+
+
 UNCATALOGUED = [
     ("gd", gd_step_too_long),
     ("gd", gd_in_float16),
@@ -764,5 +803,7 @@ UNCATALOGUED = [
     ("asgd", asgd_alpha_outside),
     ("adafactor", adafactor_eps_added_to_g2),
     ("adafactor", adafactor_scale_by_rms_of_grad),
+    ("muon", muon_exact_polar_factor),
+    ("muon", muon_unnormalized),
 ]
 """(optimizer, step function) for every function above."""
