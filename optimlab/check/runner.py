@@ -133,7 +133,9 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
     (``zero_grad(set_to_none=False)``), so a function that keeps ``grad`` itself is caught.
     """
     params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
-    grads = [torch.empty_like(p) for p in params]
+    # (sparse gradients, SparseAdam's, are fresh tensors every step instead)
+    grads = [None if g.is_sparse else torch.empty_like(p)
+             for p, g in zip(params, problem.grads[0], strict=True)]
     states: list[dict[str, Any]] = [{} for _ in params]
     history: list[list[Tensor]] = []
     n = len(params)
@@ -148,7 +150,10 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
             for i, (p, g) in enumerate(zip(params, row, strict=True)):
                 kwargs = dict(per_group[group_of(i, n, case)])
                 grad = grads[i]
-                grad.copy_(g)
+                if grad is None:
+                    grad = g.clone()
+                else:
+                    grad.copy_(g)
                 shape, dtype, device = p.shape, p.dtype, p.device
                 where = {"step": t, "tensor": i, "shape": tuple(shape)}
                 watch = watch_kernels(hits) if t in watched or watch_all_steps else nullcontext()
@@ -168,13 +173,15 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                     raise LearnerFailed("returned", f"your function returned a "
                                         f"{type(out).__name__} at step {t}; it must update "
                                         "`param` in place and return None", **where)
-                if not torch.equal(grad, g):
+                if not (torch.equal(grad.to_dense(), g.to_dense()) if g.is_sparse
+                        else torch.equal(grad, g)):
                     raise LearnerFailed("grad_modified", f"your function changed `grad` in place "
                                         f"at step {t} (tensor {i}); compute with a new tensor, "
                                         "e.g. `g = grad + wd * param`, not `grad.add_(...)`",
                                         **where)
-                kept = [k for k, v in states[i].items()
-                        if isinstance(v, Tensor) and _shares_memory(v, grad)]
+                kept = [] if grad.is_sparse else [
+                    k for k, v in states[i].items()
+                    if isinstance(v, Tensor) and _shares_memory(v, grad)]
                 if kept:
                     raise LearnerFailed("grad_kept", f"your function keeps `grad` itself in "
                                         f"state[{kept[0]!r}] (step {t}, tensor {i}); in training "
@@ -307,7 +314,7 @@ def oracle(spec: OptimizerSpec, case: Case, seed: int, device: str,
     key = repr((id(spec), spec.name, case.group, case.name, sorted(case.hyper.items()),
                 case.dtype, case.steps, case.second, case.lr_change, case.decades, seed,
                 str(device)))
-    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed, spec.shapes), {})
+    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed, spec), {})
     for impl in impls:
         if impl not in wants:
             wants[impl] = run_oracle(spec, case, problem, impl)

@@ -59,6 +59,9 @@ class OptimizerSpec:
     """State that torch keeps as float32 scalars whatever the parameter's dtype."""
     shapes: tuple[tuple[int, ...], ...] = SHAPES
     """The parameter tensors of every case (torch's Muon takes only matrices)."""
+    sparse_grads: bool = False
+    """Its gradients are sparse COO tensors, as ``nn.Embedding(sparse=True)`` gives them
+    (SparseAdam takes no other)."""
     kernel_tolerance: tuple[float, float] | None = None
     """(rtol, atol) of the reference against torch's foreach and fused paths, where those
     differ from torch's own single-tensor path by more than rounding (ASGD's foreach path

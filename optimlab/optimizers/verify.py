@@ -82,7 +82,7 @@ def verify(
     """Run the reference (through the adapter) and torch.optim side by side; compare the
     parameters after every step and the final state."""
     problem = make_problem(steps=steps, dtype=dtype, device=device, seed=seed,
-                           shapes=spec.shapes)
+                           shapes=spec.shapes, sparse=spec.sparse_grads)
     case = with_second_group(spec, case)
     mine = run_adapted(spec.step_fn, case, problem)
     theirs = run_oracle(spec, case, problem, impl)

@@ -296,6 +296,27 @@ def muon_explicit(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.9
 
 
 
+def sparse_adam_dense_mask(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                           maximize=False):
+    """Dense tensors and a mask of the gradient's indices, updated with torch.where."""
+    b1, b2 = betas
+    state["step"] = state.get("step", 0) + 1
+    t = state["step"]
+    g = grad.coalesce()
+    g = -g if maximize else g
+    m = state.setdefault("exp_avg", torch.zeros_like(param))
+    v = state.setdefault("exp_avg_sq", torch.zeros_like(param))
+    if g._nnz() == 0:
+        return
+    used = torch.zeros_like(param, dtype=torch.bool)
+    used[tuple(g.indices())] = True
+    dense = g.to_dense()
+    m.copy_(torch.where(used, b1 * m + (1 - b1) * dense, m))
+    v.copy_(torch.where(used, b2 * v + (1 - b2) * dense * dense, v))
+    step = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+    param.sub_(torch.where(used, step * m / (v.sqrt() + eps), torch.zeros_like(param)))
+
+
 CORRECT = {
     "gd": [gd_minus_equals],
     "sgd": [sgd_plain],
@@ -311,6 +332,7 @@ CORRECT = {
     "asgd": [asgd_floats],
     "adafactor": [adafactor_means],
     "muon": [muon_explicit],
+    "sparse_adam": [sparse_adam_dense_mask],
 }
 
 for _name, _fns in MORE_CORRECT.items():

@@ -763,6 +763,43 @@ def muon_unnormalized(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum
           adjust_lr_fn=adjust_lr_fn, no_normalize=True)
 
 
+def _sparse_adam(param, grad, state, *, lr, betas, eps, maximize, own_count=False,
+                 eps_inside=False):
+    b1, b2 = betas
+    g = grad.coalesce()
+    g = -g if maximize else g
+    state["step"] = state.get("step", 0) + 1
+    m = state.setdefault("exp_avg", torch.zeros_like(param))
+    v = state.setdefault("exp_avg_sq", torch.zeros_like(param))
+    counts = state.setdefault("counts", torch.zeros_like(param))
+    if g._nnz() == 0:
+        return
+    idx = tuple(g.indices())
+    vals = g.values()
+    m[idx] = b1 * m[idx] + (1 - b1) * vals
+    v[idx] = b2 * v[idx] + (1 - b2) * vals**2
+    counts[idx] += 1
+    t = counts[idx] if own_count else torch.full_like(vals, state["step"])
+    m_hat = m[idx] / (1 - b1**t)
+    v_hat = v[idx] / (1 - b2**t)
+    denom = (v_hat + eps).sqrt() if eps_inside else v[idx].sqrt() / (1 - b2**t).sqrt() + eps
+    param[idx] -= lr * m_hat / denom
+
+
+def sparse_adam_bias_correction_per_row(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999),
+                                        eps=1e-8, maximize=False):
+    """Each entry's own update count in the bias correction, not the step count."""
+    _sparse_adam(param, grad, state, lr=lr, betas=betas, eps=eps, maximize=maximize,
+                 own_count=True)
+
+
+def sparse_adam_eps_inside_sqrt(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                                maximize=False):
+    """eps inside the square root of the corrected v."""
+    _sparse_adam(param, grad, state, lr=lr, betas=betas, eps=eps, maximize=maximize,
+                 eps_inside=True)
+
+
 UNCATALOGUED = [
     ("gd", gd_step_too_long),
     ("gd", gd_in_float16),
@@ -805,5 +842,7 @@ UNCATALOGUED = [
     ("adafactor", adafactor_scale_by_rms_of_grad),
     ("muon", muon_exact_polar_factor),
     ("muon", muon_unnormalized),
+    ("sparse_adam", sparse_adam_bias_correction_per_row),
+    ("sparse_adam", sparse_adam_eps_inside_sqrt),
 ]
 """(optimizer, step function) for every function above."""
