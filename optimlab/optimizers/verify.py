@@ -112,8 +112,10 @@ def all_checks(
     return out
 
 
-def format_table(checks: list[Verification]) -> str:
-    """A table with one row per optimizer: runs passed, and the largest differences seen."""
+def format_table(checks: list[Verification],
+                 extra_rows: tuple[tuple[str, ...], ...] = ()) -> str:
+    """A table with one row per optimizer: runs passed, and the largest differences seen;
+    ``extra_rows`` (L-BFGS's) go at the end."""
     header = ("optimizer", "cases", "passed", "single f64", "single f32",
               "foreach f64", "foreach f32", "fused f64", "fused f32")
     rows = [header]
@@ -130,6 +132,7 @@ def format_table(checks: list[Verification]) -> str:
                 worst = max(c.diff.max_abs for c in sel)
                 cells.append("== (bitwise)" if worst == 0 else f"{worst:.1e}")
         rows.append(tuple(cells))
+    rows.extend(extra_rows)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
