@@ -66,7 +66,7 @@ def torch_only(name: str) -> float:
     spec = SPECS[name]
     start = time.perf_counter()
     for case in select(name, None):
-        run_oracle(spec, case, problem_for(case, "cpu", 0), "single")
+        run_oracle(spec, case, problem_for(case, "cpu", 0, spec), "single")
     return time.perf_counter() - start
 
 

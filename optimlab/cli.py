@@ -22,23 +22,30 @@ def _device(arg: str) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check every reference optimizer against torch.optim and print a table."""
+    from .optimizers import lbfgs
     from .optimizers.registry import SPECS
     from .optimizers.verify import all_checks, format_table
 
-    names = args.optimizers or list(SPECS)
-    unknown = [n for n in names if n not in SPECS]
+    known = [*SPECS, "lbfgs"]
+    names = args.optimizers or known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        print(f"optimlab: unknown optimizer(s) {unknown}; known: {', '.join(SPECS)}",
+        print(f"optimlab: unknown optimizer(s) {unknown}; known: {', '.join(known)}",
               file=sys.stderr)
         return 2
+    with_lbfgs = "lbfgs" in names
+    names = [n for n in names if n != "lbfgs"]
     from tqdm import tqdm
 
     device = _device(args.device)
     total = sum(len(SPECS[n].impls(c, device)) * 2 for n in names for c in SPECS[n].cases())
     start = time.perf_counter()
-    print(f"Checking {len(names)} reference optimizers against torch {torch.__version__} "
-          f"on {device}: {total} runs of 50 steps, 2 param groups, 6 tensors "
-          "(0-d, 1-D, 2-D, non-contiguous, empty, zero-gradient coordinates).", flush=True)
+    print(f"Checking {len(names) + with_lbfgs} reference optimizers against torch "
+          f"{torch.__version__} on {device}: {total} runs of 50 steps in 2 param groups, each on "
+          "7 tensors (0-d, 1-D, 2-D, non-contiguous, empty, zero-gradient coordinates; "
+          "matrices only for Muon, sparse gradients for SparseAdam)"
+          + (f", and L-BFGS: {len(lbfgs.PROBLEMS) * len(lbfgs.SETTINGS) * 2} runs of "
+             "step(closure) on a flat vector" if with_lbfgs else "") + ".", flush=True)
     # a bar on a terminal only: redirected output stays the table alone
     with tqdm(total=total, unit="run", file=sys.stderr, leave=False, dynamic_ncols=True,
               disable=args.quiet or not sys.stderr.isatty()) as bar:
@@ -48,7 +55,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             bar.update()
 
         checks = all_checks(names, device=device, progress=progress)
-    print(format_table(checks))
+    quasi_newton = lbfgs.verify_all(device=device) if with_lbfgs else []
+    print(format_table(checks, (lbfgs.format_row(quasi_newton),) if quasi_newton else ()))
+    for c in quasi_newton:
+        if not c.ok:
+            print(f"FAIL lbfgs [{c.problem}, {c.setting}] {str(c.dtype)[6:]}: largest |difference| "
+                  f"{c.max_diff:.3g}")
+    checks = [*checks, *quasi_newton]
     failed = sum(not c.ok for c in checks)
     elapsed = time.perf_counter() - start
     print(f"\n{len(checks) - failed}/{len(checks)} runs match torch.optim ({elapsed:.1f} s). "

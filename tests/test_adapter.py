@@ -39,6 +39,30 @@ def model():
     return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)).to(F64)
 
 
+class Lookup(nn.Module):
+    """Each input's first feature, bucketed, picks an embedding row: sparse gradients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(16, 8, sparse=True).to(F64)
+        self.head = nn.Linear(8, 1).to(F64)
+
+    def forward(self, x):
+        rows = (x[:, 0] * 4).long().clamp(-8, 7) + 8
+        return self.head(torch.tanh(self.emb(rows)))
+
+
+def trained(spec, net):
+    """The parameters the optimizer takes: the matrices for Muon (its docs give the rest to
+    AdamW), the embedding for SparseAdam; the others stay fixed."""
+    if spec.sparse_grads:
+        return [net.emb.weight]
+    if all(len(shape) == 2 for shape in spec.shapes):
+        return [p for p in net.parameters() if p.ndim == 2]
+    return list(net.parameters())
+
+
 def losses(net, opt, steps=40, closure=False):
     x, y = data()
     out = []
@@ -60,9 +84,10 @@ def losses(net, opt, steps=40, closure=False):
 def twins(name):
     spec = SPECS[name]
     hyper = training_hyper(spec)
-    a, b = model(), model()
-    ours = StepFunctionOptimizer(a.parameters(), spec.step_fn, **hyper)
-    theirs = spec.torch_optimizer(b.parameters(), **hyper)
+    build = Lookup if spec.sparse_grads else model
+    a, b = build(), build()
+    ours = StepFunctionOptimizer(trained(spec, a), spec.step_fn, **hyper)
+    theirs = spec.torch_optimizer(trained(spec, b), **hyper)
     return a, ours, b, theirs
 
 

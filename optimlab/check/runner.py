@@ -48,17 +48,18 @@ def learner_tolerance(spec: OptimizerSpec, dtype: torch.dtype) -> tuple[float, f
 
     float64: the spec's (1e-9 / 1e-12 unless it says otherwise), far above what a different
     order of operations costs (about 1e-15) and far below any catalogued mistake. float32:
-    1e-4 / 1e-5.
+    the spec's (1e-4 / 1e-5 unless it says otherwise).
     """
-    return spec.float64_tolerance if dtype == torch.float64 else (1e-4, 1e-5)
+    return spec.float64_tolerance if dtype == torch.float64 else spec.float32_tolerance
 
 
 def mistake_tolerance(spec: OptimizerSpec, dtype: torch.dtype) -> tuple[float, float]:
     """(rtol, atol) for a learner's wrong trajectory against a catalogued mistake: 1e-6 / 1e-9
-    in float64 (ten times the spec's learner tolerance where that is looser), 1e-3 / 1e-4 in
-    float32."""
+    in float64, 1e-3 / 1e-4 in float32, or ten times the spec's learner tolerance where that
+    is looser."""
     if dtype != torch.float64:
-        return (1e-3, 1e-4)
+        rtol, atol = spec.float32_tolerance
+        return (max(1e-3, 10 * rtol), max(1e-4, 10 * atol))
     rtol, atol = spec.float64_tolerance
     return (max(1e-6, 10 * rtol), max(1e-9, 10 * atol))
 
@@ -132,7 +133,9 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
     (``zero_grad(set_to_none=False)``), so a function that keeps ``grad`` itself is caught.
     """
     params = [p.detach().clone(memory_format=torch.preserve_format) for p in problem.params]
-    grads = [torch.empty_like(p) for p in params]
+    # (sparse gradients, SparseAdam's, are fresh tensors every step instead)
+    grads = [None if g.is_sparse else torch.empty_like(p)
+             for p, g in zip(params, problem.grads[0], strict=True)]
     states: list[dict[str, Any]] = [{} for _ in params]
     history: list[list[Tensor]] = []
     n = len(params)
@@ -147,7 +150,10 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
             for i, (p, g) in enumerate(zip(params, row, strict=True)):
                 kwargs = dict(per_group[group_of(i, n, case)])
                 grad = grads[i]
-                grad.copy_(g)
+                if grad is None:
+                    grad = g.clone()
+                else:
+                    grad.copy_(g)
                 shape, dtype, device = p.shape, p.dtype, p.device
                 where = {"step": t, "tensor": i, "shape": tuple(shape)}
                 watch = watch_kernels(hits) if t in watched or watch_all_steps else nullcontext()
@@ -167,13 +173,15 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                     raise LearnerFailed("returned", f"your function returned a "
                                         f"{type(out).__name__} at step {t}; it must update "
                                         "`param` in place and return None", **where)
-                if not torch.equal(grad, g):
+                if not (torch.equal(grad.to_dense(), g.to_dense()) if g.is_sparse
+                        else torch.equal(grad, g)):
                     raise LearnerFailed("grad_modified", f"your function changed `grad` in place "
                                         f"at step {t} (tensor {i}); compute with a new tensor, "
                                         "e.g. `g = grad + wd * param`, not `grad.add_(...)`",
                                         **where)
-                kept = [k for k, v in states[i].items()
-                        if isinstance(v, Tensor) and _shares_memory(v, grad)]
+                kept = [] if grad.is_sparse else [
+                    k for k, v in states[i].items()
+                    if isinstance(v, Tensor) and _shares_memory(v, grad)]
                 if kept:
                     raise LearnerFailed("grad_kept", f"your function keeps `grad` itself in "
                                         f"state[{kept[0]!r}] (step {t}, tensor {i}); in training "
@@ -306,7 +314,7 @@ def oracle(spec: OptimizerSpec, case: Case, seed: int, device: str,
     key = repr((id(spec), spec.name, case.group, case.name, sorted(case.hyper.items()),
                 case.dtype, case.steps, case.second, case.lr_change, case.decades, seed,
                 str(device)))
-    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed), {})
+    problem, wants = _ORACLES.pop(key, None) or (problem_for(case, device, seed, spec), {})
     for impl in impls:
         if impl not in wants:
             wants[impl] = run_oracle(spec, case, problem, impl)

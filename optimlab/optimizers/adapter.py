@@ -103,7 +103,7 @@ class StepFunctionOptimizer(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if p.grad.is_sparse:
+                if p.grad.is_sparse and not getattr(self.step_fn, "sparse_grads", False):
                     raise RuntimeError(f"{self.step_fn.__name__} does not support sparse gradients")
                 out = self.step_fn(p, p.grad, self.state[p], **hyper)
                 if out is not None and out is not p:

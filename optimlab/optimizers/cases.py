@@ -18,6 +18,13 @@ from typing import Any
 
 import torch
 
+#: The tensors every case updates: 0-d, 1-D, 2-D, a non-contiguous (transposed) 2-D view, an
+#: empty tensor, a 1-D tensor whose gradient is always zero in places, and a second 1-D tensor of
+#: the same shape as the first (so state shared between tensors shows up as wrong numbers, not
+#: only as a crash). An optimizer that takes only some shapes has its own
+#: (:attr:`~optimlab.optimizers.registry.OptimizerSpec.shapes`), index for index alike.
+SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (3, 4), (4, 3), (0,), (6,), (5,))
+
 
 @dataclass(frozen=True)
 class Case:

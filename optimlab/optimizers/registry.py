@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 
 from .adapter import StepFunction, StepFunctionOptimizer, hyperparameters_of
-from .cases import Case, Extra, Group, build_groups
+from .cases import SHAPES, Case, Extra, Group, build_groups
 from .mistakes import Mistake, common_mistakes
 
 Impl = Literal["single", "foreach", "fused"]
@@ -42,6 +42,8 @@ class OptimizerSpec:
     """All flags at once, extreme values, tensor lrs: run hidden, and by ``verify``."""
     mistakes: tuple[Mistake, ...] = ()
     """This optimizer's own mistakes; :func:`common_mistakes` adds the shared ones."""
+    has_foreach: bool = True
+    """torch has a ``foreach`` switch for it (Muon has none: one path only)."""
     has_fused: bool = False
     """torch has ``fused=True`` for it (on which devices depends on the torch version:
     :meth:`impls` asks torch)."""
@@ -51,9 +53,23 @@ class OptimizerSpec:
     """``weight_decay`` is decoupled (AdamW's θ·(1 − γλ)), not L2."""
     float64_tolerance: tuple[float, float] = (1e-9, 1e-12)
     """(rtol, atol) of a learner against the oracle in float64 (float32: 1e-4 / 1e-5)."""
+    float32_tolerance: tuple[float, float] = (1e-4, 1e-5)
+    """(rtol, atol) of a learner against the oracle in float32."""
     float32_state: tuple[str, ...] = ("step",)
     """State that torch keeps as float32 scalars whatever the parameter's dtype."""
+    shapes: tuple[tuple[int, ...], ...] = SHAPES
+    """The parameter tensors of every case (torch's Muon takes only matrices)."""
+    sparse_grads: bool = False
+    """Its gradients are sparse COO tensors, as ``nn.Embedding(sparse=True)`` gives them
+    (SparseAdam takes no other)."""
+    kernel_tolerance: tuple[float, float] | None = None
+    """(rtol, atol) of the reference against torch's foreach and fused paths, where those
+    differ from torch's own single-tensor path by more than rounding (ASGD's foreach path
+    computes η in float32 tensors)."""
     capstone: bool = True
+    not_mistakes: tuple[str, ...] = ()
+    """Shared mistakes that are this optimizer's right behaviour (Rprop reads lr once, for its
+    initial step sizes, so ``lr_cached`` is what torch does)."""
     """The capstone loads the learner's step function from ``notebook`` and races it."""
     groups: dict[str, Group] = field(init=False, repr=False, compare=False)
 
@@ -68,7 +84,8 @@ class OptimizerSpec:
     @functools.cached_property
     def catalogue(self) -> list[Mistake]:
         """Every catalogued mistake: the shared ones and this optimizer's own (built once)."""
-        common = common_mistakes(self.step_fn, self.defaults, decoupled=self.decoupled)
+        common = [m for m in common_mistakes(self.step_fn, self.defaults, decoupled=self.decoupled)
+                  if m.key not in self.not_mistakes]
         first = [m for m in common if m.key in _FIRST_COMMON]
         rest = [m for m in common if m.key not in _FIRST_COMMON]
         return [*first, *self.mistakes, *rest]
@@ -88,7 +105,7 @@ class OptimizerSpec:
                 raise ValueError(f"{self.name} has no torch twin, so no {impl} implementation")
             return StepFunctionOptimizer(params, self.step_fn, **self.fixed, **hyper)
         switches = {
-            "single": {"foreach": False},
+            "single": {"foreach": False} if self.has_foreach else {},
             "foreach": {"foreach": True},
             "fused": {"fused": True},
         }[impl]
@@ -99,7 +116,7 @@ class OptimizerSpec:
         if self.torch_cls is None:
             return ("single",)
         out: list[Impl] = ["single"]
-        if not case.has_tensor_hyper:
+        if self.has_foreach and not case.has_tensor_hyper:
             out.append("foreach")
         if self.has_fused and _fused_runs(self.torch_cls, torch.device(device).type):
             out.append("fused")

@@ -15,16 +15,11 @@ import torch
 from torch import Tensor
 
 from .adapter import StepFunction, StepFunctionOptimizer
-from .cases import Case
+from .cases import SHAPES, Case
 
 if TYPE_CHECKING:
     from .registry import Impl, OptimizerSpec
 
-#: The tensors every case updates: 0-d, 1-D, 2-D, a non-contiguous (transposed) 2-D view, an
-#: empty tensor, a 1-D tensor whose gradient is always zero in places, and a second 1-D tensor of
-#: the same shape as the first (so state shared between tensors shows up as wrong numbers, not
-#: only as a crash).
-SHAPES: tuple[tuple[int, ...], ...] = ((), (5,), (3, 4), (4, 3), (0,), (6,), (5,))
 _TRANSPOSED = 3  # index of the shape stored transposed, so the parameter is non-contiguous
 _SPARSE_GRAD = 5  # index of the parameter whose gradient has coordinates that are always zero
 ZERO_STEP = 7  # every tensor gets an all-zero gradient on this step
@@ -55,6 +50,7 @@ def make_problem(
     shapes: Sequence[tuple[int, ...]] = SHAPES,
     zero_steps: Sequence[int] = (ZERO_STEP,),
     decades: float = 0.0,
+    sparse: bool = False,
 ) -> Problem:
     """A reproducible problem. Every tensor in ``zero_steps`` gets an all-zero gradient.
 
@@ -88,15 +84,27 @@ def make_problem(
                 g[::2] = 0
             if t in zero_steps:
                 g = torch.zeros_like(g)
-            row.append(torch.empty_like(p).copy_(g))
+            if sparse:  # as embedding rows: each coordinate used on some steps, not others
+                unused = torch.rand(p.shape, generator=gen, dtype=dtype).to(device) < 0.4
+                g = g.masked_fill(unused, 0)
+            row.append(g.to_sparse() if sparse else torch.empty_like(p).copy_(g))
         grads.append(row)
     return Problem(params, grads)
 
 
-def problem_for(case: Case, device: str | torch.device, seed: int) -> Problem:
-    """The case's problem: its steps, dtype and gradient scales, on ``device``."""
+def problem_for(case: Case, device: str | torch.device, seed: int,
+                spec: OptimizerSpec | None = None) -> Problem:
+    """The case's problem: its steps, dtype and gradient scales, on ``device``, with the
+    optimizer's tensors and kind of gradient (:attr:`OptimizerSpec.shapes`,
+    :attr:`OptimizerSpec.sparse_grads`)."""
     return make_problem(steps=case.steps, dtype=case.dtype, device=device, seed=seed,
-                        decades=case.decades)
+                        decades=case.decades, shapes=spec.shapes if spec else SHAPES,
+                        sparse=spec.sparse_grads if spec else False)
+
+
+def copy_grad(g: Tensor) -> Tensor:
+    """A gradient's copy as ``.grad`` would hold it (a sparse one has no memory format)."""
+    return g.clone() if g.is_sparse else g.clone(memory_format=torch.preserve_format)
 
 
 def group_of(i: int, n: int, case: Case) -> int:
@@ -142,7 +150,7 @@ def run_optimizer(make: Callable[..., torch.optim.Optimizer], case: Case,
             for g in opt.param_groups:
                 g["lr"] = g["lr"] * case.lr_change[1]
         for p, g in zip(params, row, strict=True):
-            p.grad = g.clone(memory_format=torch.preserve_format)
+            p.grad = copy_grad(g)
         opt.step()
         history.append([p.detach().clone() for p in params])
     return Trajectory(history, [dict(opt.state.get(p, {})) for p in params])
@@ -177,7 +185,7 @@ def run_steps(step_fn: StepFunction, defaults: dict[str, Any], case: Case, probl
         for t, row in enumerate(problem.grads, start=1):
             for i, (p, g) in enumerate(zip(params, row, strict=True)):
                 hyper = {**defaults, **hyper_at(case, group_of(i, len(params), case), t)}
-                step_fn(p, g.clone(memory_format=torch.preserve_format), states[i], **hyper)
+                step_fn(p, copy_grad(g), states[i], **hyper)
             if follow is not None and not all(
                 torch.allclose(p.double().cpu(), q.double().cpu(), rtol=rtol, atol=atol,
                                equal_nan=True)

@@ -249,6 +249,55 @@ def nadam_textbook(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
     param -= lr * m_bar / (v_hat.sqrt() + eps)
 
 
+def radam_lerp_factored(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                        weight_decay=0.0, decoupled_weight_decay=False, maximize=False):
+    """State via ``get``, lerp for m, the rectification as three ratios, addcdiv for the step."""
+    b1, b2 = betas
+    g = grad.neg() if maximize else grad.clone()
+    t = state["step"] = state.get("step", torch.tensor(0.0)) + 1
+    t = float(t)
+    if weight_decay != 0 and decoupled_weight_decay:
+        param.mul_(1 - lr * weight_decay)
+    elif weight_decay != 0:
+        g.add_(param, alpha=weight_decay)
+    m = state.setdefault("exp_avg", torch.zeros_like(param))
+    v = state.setdefault("exp_avg_sq", torch.zeros_like(param))
+    m.lerp_(g, 1 - b1)
+    v.mul_(b2).add_((1 - b2) * g * g)
+    rho_inf = (1 + b2) / (1 - b2)
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    step = lr / (1 - b1**t)
+    if rho_t <= 5:
+        param.sub_(step * m)
+        return
+    r = ((rho_t - 4) / (rho_inf - 4) * (rho_t - 2) / (rho_inf - 2) * rho_inf / rho_t) ** 0.5
+    param.addcdiv_(m * (step * r * (1 - b2**t) ** 0.5), v.sqrt() + eps, value=-1)
+
+
+def muon_float32_ns(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                    nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                    ns_steps=5, adjust_lr_fn=None):
+    """Newton–Schulz in float32, on the wide orientation always."""
+    a, b, c = ns_coefficients
+    if "momentum_buffer" not in state:
+        state["momentum_buffer"] = torch.zeros_like(grad)
+    buf = state["momentum_buffer"]
+    buf.lerp_(grad, 1 - momentum)
+    u = torch.lerp(grad, buf, momentum) if nesterov else buf
+    x = u.float()
+    flip = x.size(0) > x.size(1)
+    x = x.mT if flip else x
+    x = x / x.norm().clamp_min(eps)
+    for _ in range(ns_steps):
+        A = x @ x.mT
+        x = a * x + b * A @ x + c * A @ A @ x
+    x = x.mT if flip else x
+    rows, cols = param.shape
+    ratio = 0.2 * max(rows, cols) ** 0.5 if adjust_lr_fn == "match_rms_adamw" else \
+        max(1.0, rows / cols) ** 0.5
+    param.mul_(1 - lr * weight_decay).add_(x.to(param.dtype), alpha=-lr * ratio)
+
+
 MORE_CORRECT = {
     "sgd": [sgd_data_style, sgd_kwargs, sgd_sutskever_lr_const],
     "gd": [],
@@ -259,4 +308,6 @@ MORE_CORRECT = {
     "adamw": [adamw_textbook],
     "adamax": [adamax_plain, adamax_cat],
     "nadam": [nadam_textbook],
+    "radam": [radam_lerp_factored],
+    "muon": [muon_float32_ns],
 }

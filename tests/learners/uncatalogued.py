@@ -579,6 +579,227 @@ def nadam_product_of_next_mu(param, grad, state, *, lr=2e-3, betas=(0.9, 0.999),
     param -= lr * ((1 - mu) * g / (1 - prod) + mu_next * m / (1 - prod * mu_next)) / d
 
 
+def radam_rho_inf_without_minus_one(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999),
+                                    eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                                    maximize=False):
+    """ρ_∞ = 2/(1 − β₂): the SMA length off by one everywhere."""
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    m = state["exp_avg"] = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * g
+    v = state["exp_avg_sq"] = (b2 * state.get("exp_avg_sq", torch.zeros_like(param))
+                               + (1 - b2) * g**2)
+    rho_inf = 2 / (1 - b2)
+    rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    m_hat = m / (1 - b1**t)
+    if rho > 5:
+        r = ((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+        param -= lr * r * m_hat * (1 - b2**t) ** 0.5 / (v.sqrt() + eps)
+    else:
+        param -= lr * m_hat
+
+
+def radam_unadapted_step_uses_raw_m(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999),
+                                    eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                                    maximize=False):
+    """Before the switch, θ − γ·m: m's bias correction forgotten on the un-adapted steps."""
+    b1, b2 = betas
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    if weight_decay:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * param
+    m = state["exp_avg"] = b1 * state.get("exp_avg", torch.zeros_like(param)) + (1 - b1) * g
+    v = state["exp_avg_sq"] = (b2 * state.get("exp_avg_sq", torch.zeros_like(param))
+                               + (1 - b2) * g**2)
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho > 5:
+        r = ((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+        param -= lr * r * m / (1 - b1**t) * (1 - b2**t) ** 0.5 / (v.sqrt() + eps)
+    else:
+        param -= lr * m
+
+
+def rprop_step_size_from_lr_each_step(param, grad, state, *, lr=1e-2, etas=(0.5, 1.2),
+                                      step_sizes=(1e-6, 50), maximize=False):
+    """The step sizes start again from lr on every step: only the last factor counts."""
+    g = -grad if maximize else grad
+    prev = state.get("prev", torch.zeros_like(param))
+    prod = g * prev
+    factor = torch.where(prod > 0, etas[1], torch.where(prod < 0, etas[0], torch.ones_like(g)))
+    s = (float(lr) * factor).clamp(*step_sizes)
+    g = torch.where(prod < 0, torch.zeros_like(g), g)
+    param -= g.sign() * s
+    state["prev"] = g.clone()
+
+
+def rprop_clamp_before_scaling(param, grad, state, *, lr=1e-2, etas=(0.5, 1.2),
+                               step_sizes=(1e-6, 50), maximize=False):
+    """clamp(s)·η: the step size may leave [s_min, s_max] by one factor."""
+    g = -grad if maximize else grad
+    s = state.get("step_size", torch.full_like(param, float(lr)))
+    prev = state.get("prev", torch.zeros_like(param))
+    prod = g * prev
+    factor = torch.where(prod > 0, etas[1], torch.where(prod < 0, etas[0], torch.ones_like(g)))
+    s = s.clamp(*step_sizes) * factor
+    g = torch.where(prod < 0, torch.zeros_like(g), g)
+    param -= g.sign() * s
+    state["step_size"], state["prev"] = s, g.clone()
+
+
+def asgd_average_of_old_param(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6,
+                              weight_decay=0.0, maximize=False):
+    """The average updated with θ before the step instead of after it."""
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    eta = state.get("eta", float(lr))
+    mu = state.get("mu", 1.0)
+    if weight_decay:
+        g = g + weight_decay * param
+    ax = state.get("ax", torch.zeros_like(param))
+    state["ax"] = ax + mu * (param - ax) if mu != 1 else param.clone()
+    param.mul_(1 - lambd * eta).sub_(eta * g)
+    state["eta"] = float(lr) / (1 + lambd * float(lr) * t) ** alpha
+    state["mu"] = 1 / max(1, t - t0)
+
+
+def asgd_alpha_outside(param, grad, state, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6,
+                       weight_decay=0.0, maximize=False):
+    """η = γ / (1 + (λγt)^α): the power on the wrong term."""
+    g = -grad if maximize else grad
+    t = state["step"] = state.get("step", 0) + 1
+    eta = state.get("eta", float(lr))
+    mu = state.get("mu", 1.0)
+    if weight_decay:
+        g = g + weight_decay * param
+    param.mul_(1 - lambd * eta).sub_(eta * g)
+    ax = state.get("ax", torch.zeros_like(param))
+    state["ax"] = ax + mu * (param - ax) if mu != 1 else param.clone()
+    state["eta"] = float(lr) / (1 + (lambd * float(lr) * t) ** alpha)
+    state["mu"] = 1 / max(1, t - t0)
+
+
+def _adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maximize,
+               eps_added=False, rms_of_grad=False):
+    g = -grad if maximize else grad
+    eps1 = torch.finfo(param.dtype).eps if eps[0] is None else eps[0]
+    t = state["step"] = state.get("step", 0) + 1
+    w = t**beta2_decay
+    scale = (g if rms_of_grad else param).norm().item() / param.numel() ** 0.5
+    alpha = max(eps[1], scale) * min(lr, t**-0.5)
+    if weight_decay:
+        param.mul_(1 - lr * weight_decay)
+    sq = g * g + (eps1 if eps_added else 0.0)
+    if g.dim() >= 2:
+        r = state["row_var"] = torch.lerp(state.get("row_var", torch.zeros_like(g[..., :1])),
+                                          sq.mean(-1, keepdim=True), w)
+        c = state["col_var"] = torch.lerp(state.get("col_var", torch.zeros_like(g[..., :1, :])),
+                                          sq.mean(-2, keepdim=True), w)
+        v = r * c / r.mean(-2, keepdim=True).clamp(min=eps1)
+    else:
+        v = state["variance"] = torch.lerp(state.get("variance", torch.zeros_like(g)), sq, w)
+    u = g / v.clamp(min=eps1**2 if not eps_added else 0.0).sqrt()
+    param.sub_(alpha / max(1.0, u.norm().item() / (u.numel() ** 0.5 * d)) * u)
+
+
+def adafactor_eps_added_to_g2(param, grad, state, *, lr=1e-2, beta2_decay=-0.8,
+                              eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
+    """The paper's ε₁: added to g² before the factors, where torch clamps v̂ at ε₁²."""
+    _adafactor(param, grad, state, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+               weight_decay=weight_decay, maximize=maximize, eps_added=True)
+
+
+def adafactor_scale_by_rms_of_grad(param, grad, state, *, lr=1e-2, beta2_decay=-0.8,
+                                   eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
+    """The relative step scaled by RMS(g), not RMS(θ)."""
+    _adafactor(param, grad, state, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+               weight_decay=weight_decay, maximize=maximize, rms_of_grad=True)
+
+
+def _muon(param, grad, state, *, lr, weight_decay, momentum, nesterov, ns_coefficients, eps,
+          ns_steps, adjust_lr_fn, exact=False, no_normalize=False):
+    a, b, c = ns_coefficients
+    buf = state["momentum_buffer"] = torch.lerp(
+        state.get("momentum_buffer", torch.zeros_like(grad)), grad, 1 - momentum)
+    u = torch.lerp(grad, buf, momentum) if nesterov else buf
+    if exact:  # the polar factor itself, by SVD: singular values exactly 1
+        left, _, right = torch.linalg.svd(u.double(), full_matrices=False)
+        x = left @ right
+    else:
+        x = u.bfloat16()
+        x = x if no_normalize else x / x.norm().clamp(min=eps)
+        for _ in range(ns_steps):
+            A = x @ x.T
+            x = a * x + (b * A + c * A @ A) @ x
+    rows, cols = param.shape
+    ratio = 0.2 * max(rows, cols) ** 0.5 if adjust_lr_fn == "match_rms_adamw" else \
+        max(1.0, rows / cols) ** 0.5
+    param.mul_(1 - lr * weight_decay).sub_(lr * ratio * x.to(param.dtype))
+
+
+def muon_exact_polar_factor(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                            nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                            ns_steps=5, adjust_lr_fn=None):
+    """U·Vᵀ from an SVD: torch's five quintic steps leave singular values in about [0.7, 1.2]."""
+    _muon(param, grad, state, lr=lr, weight_decay=weight_decay, momentum=momentum,
+          nesterov=nesterov, ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+          adjust_lr_fn=adjust_lr_fn, exact=True)
+
+
+def muon_unnormalized(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0.95,
+                      nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7,
+                      ns_steps=5, adjust_lr_fn=None):
+    """Newton–Schulz on G as it is, not G/‖G‖: it converges only while ‖G‖ is below about 1."""
+    _muon(param, grad, state, lr=lr, weight_decay=weight_decay, momentum=momentum,
+          nesterov=nesterov, ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+          adjust_lr_fn=adjust_lr_fn, no_normalize=True)
+
+
+def _sparse_adam(param, grad, state, *, lr, betas, eps, maximize, own_count=False,
+                 eps_inside=False):
+    b1, b2 = betas
+    g = grad.coalesce()
+    g = -g if maximize else g
+    state["step"] = state.get("step", 0) + 1
+    m = state.setdefault("exp_avg", torch.zeros_like(param))
+    v = state.setdefault("exp_avg_sq", torch.zeros_like(param))
+    counts = state.setdefault("counts", torch.zeros_like(param))
+    if g._nnz() == 0:
+        return
+    idx = tuple(g.indices())
+    vals = g.values()
+    m[idx] = b1 * m[idx] + (1 - b1) * vals
+    v[idx] = b2 * v[idx] + (1 - b2) * vals**2
+    counts[idx] += 1
+    t = counts[idx] if own_count else torch.full_like(vals, state["step"])
+    m_hat = m[idx] / (1 - b1**t)
+    v_hat = v[idx] / (1 - b2**t)
+    denom = (v_hat + eps).sqrt() if eps_inside else v[idx].sqrt() / (1 - b2**t).sqrt() + eps
+    param[idx] -= lr * m_hat / denom
+
+
+def sparse_adam_bias_correction_per_row(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999),
+                                        eps=1e-8, maximize=False):
+    """Each entry's own update count in the bias correction, not the step count."""
+    _sparse_adam(param, grad, state, lr=lr, betas=betas, eps=eps, maximize=maximize,
+                 own_count=True)
+
+
+def sparse_adam_eps_inside_sqrt(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                                maximize=False):
+    """eps inside the square root of the corrected v."""
+    _sparse_adam(param, grad, state, lr=lr, betas=betas, eps=eps, maximize=maximize,
+                 eps_inside=True)
+
+
 UNCATALOGUED = [
     ("gd", gd_step_too_long),
     ("gd", gd_in_float16),
@@ -611,5 +832,17 @@ UNCATALOGUED = [
     ("nadam", nadam_no_product),
     ("nadam", nadam_next_product_for_gradient),
     ("nadam", nadam_product_of_next_mu),
+    ("radam", radam_rho_inf_without_minus_one),
+    ("radam", radam_unadapted_step_uses_raw_m),
+    ("rprop", rprop_step_size_from_lr_each_step),
+    ("rprop", rprop_clamp_before_scaling),
+    ("asgd", asgd_average_of_old_param),
+    ("asgd", asgd_alpha_outside),
+    ("adafactor", adafactor_eps_added_to_g2),
+    ("adafactor", adafactor_scale_by_rms_of_grad),
+    ("muon", muon_exact_polar_factor),
+    ("muon", muon_unnormalized),
+    ("sparse_adam", sparse_adam_bias_correction_per_row),
+    ("sparse_adam", sparse_adam_eps_inside_sqrt),
 ]
 """(optimizer, step function) for every function above."""
