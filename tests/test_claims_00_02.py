@@ -235,3 +235,32 @@ def test_batch_8_jumps_about_4_times_more_than_batch_128(batch_runs):
     # "both runs reach a similar loss after 110 steps"
     late = {B: sum(batch_runs[B].step_loss[100:110]) / 10 for B in (8, 128)}
     assert abs(late[8] - late[128]) < 0.25 * late[128]
+
+
+def test_minibatch_gradient_error_strays_from_one_over_root_b_by_at_most_25_percent():
+    """Notebook 02 cell 8, with the solution's `minibatches` (float32, as the notebook)."""
+
+    def minibatches(X, Y, batch_size, generator):
+        order = torch.randperm(len(X), generator=generator)
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            yield X[idx], Y[idx]
+
+    d = problems.linear_data(n=4096, in_features=3, out_features=2, noise=0.5, seed=1)
+    A0 = torch.zeros(2, 3, requires_grad=True)
+
+    def gradient(x, y):
+        A0.grad = None
+        ((x @ A0.T - y) ** 2).mean().backward()
+        return A0.grad.clone()
+
+    full = gradient(d.X, d.Y)
+    gen = torch.Generator().manual_seed(0)
+    sizes = [1, 4, 16, 64, 256, 1024]
+    errors = []
+    for B in sizes:
+        errs = [(gradient(x, y) - full).norm() for x, y in minibatches(d.X, d.Y, B, gen)]
+        errors.append(torch.stack(errs[:64]).mean().item())
+    ratios = [e / (errors[0] / B**0.5) for e, B in zip(errors, sizes, strict=True)]
+    assert all(0.75 < r < 1.25 for r in ratios), ratios
+    assert ratios[-1] < 1  # a quarter of the data without replacement: below the line
