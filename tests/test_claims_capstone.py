@@ -29,10 +29,12 @@ def split():
 # ------------------------------------------------------------------ the race
 @pytest.fixture(scope="module")
 def race(split):
-    return {name: schedules.over_seeds(
-                lambda p, c=schedules.TORCH[name], kw={"lr": lr, **schedules.RACE_EXTRA.get(
-                    name, {})}: c(p, **kw), split=split, **schedules.RACE_RUN)
-            for name, lr in schedules.RACE_LR.items()}
+    runs = {}
+    for name, lr in schedules.RACE_LR.items():
+        kw = {"lr": lr, **schedules.RACE_EXTRA.get(name, {})}
+        runs[name] = schedules.over_seeds(lambda p, c=schedules.TORCH[name], kw=kw: c(p, **kw),
+                                          split=split, **schedules.RACE_RUN)
+    return runs
 
 
 @pytest.mark.slow(seconds=15)
@@ -41,7 +43,7 @@ def test_tuned_optimizers_end_within_one_point_closer_than_one_optimizers_seeds(
     means = [a.mean for a in accuracy.values()]
     widest = max(a.high - a.low for a in accuracy.values())
     assert min(means) > 0.95  # "about 97-98 %"
-    assert 0.97 <= min(means) and max(means) <= 0.98
+    assert min(means) >= 0.97 and max(means) <= 0.98
     assert max(means) - min(means) < 0.01 < widest
 
 
@@ -50,7 +52,7 @@ def test_race_lrs_are_those_a_three_seed_sweep_picks_among_their_neighbours(spli
     def final(lr):
         return [r.train_loss for r in schedules.over_seeds(
             lambda p: torch.optim.Adam(p, lr=lr), split=split, **schedules.RACE_RUN)]
-    assert all(a < b for a, b in zip(final(schedules.RACE_LR["adam"]), final(3e-3)))
+    assert all(a < b for a, b in zip(final(schedules.RACE_LR["adam"]), final(3e-3), strict=True))
 
 
 @pytest.mark.slow(seconds=15)
@@ -84,7 +86,7 @@ def test_with_minibatches_every_decay_beats_the_constant_rate(noisy):
     objective = {kind: spread(r.objective for r in runs) for kind, runs in noisy.items()}
     for kind in ("cosine", "warm-up + cosine"):
         assert all(r.objective < 0.8 * c.objective
-                   for r, c in zip(noisy[kind], noisy["constant"])), kind
+                   for r, c in zip(noisy[kind], noisy["constant"], strict=True)), kind
     assert objective["step decay"].mean < objective["constant"].mean
     # "about 40 % lower (about 0.14 against 0.25)"
     assert objective["cosine"].mean < 0.7 * objective["constant"].mean
@@ -116,7 +118,7 @@ def test_warm_up_changes_nothing_for_sgd_here(noisy):
 
 @pytest.mark.slow(seconds=20)
 def test_with_exact_gradients_the_constant_rate_wins_in_every_seed(exact):
-    for c, k in zip(exact["constant"], exact["cosine"]):
+    for c, k in zip(exact["constant"], exact["cosine"], strict=True):
         assert c.objective < k.objective
         assert k.objective / c.objective - 1 < 0.04  # "by about 2 %"
     acc = {kind: spread(r.test_accuracy for r in runs).mean for kind, runs in exact.items()}

@@ -43,7 +43,7 @@ class ByHand:
         self._write()
 
     def _write(self):
-        for group, base in zip(self.opt.param_groups, self.base):
+        for group, base in zip(self.opt.param_groups, self.base, strict=True):
             group["lr"] = base * warmup_cosine_answer(self.t, self.w, self.n)
 
     def step(self):
@@ -128,7 +128,7 @@ def test_a_wrong_phase_does_not_cost_the_other_phase():
 
 
 # ------------------------------------------------------------------ schedules and runs
-@pytest.mark.parametrize("kind", schedules.KINDS + ("warm-up",))
+@pytest.mark.parametrize("kind", (*schedules.KINDS, "warm-up"))
 def test_schedule_shapes(kind):
     p = torch.zeros(1, requires_grad=True)
     opt = torch.optim.SGD([p], lr=1.0)

@@ -73,7 +73,7 @@ def schedule(kind: str, optimizer: torch.optim.Optimizer, total: int,
             optimizer, lambda t: warmup_cosine_answer(min(t, total - 1), warmup, total))
     if kind == "warm-up":
         return lr_scheduler.LambdaLR(optimizer, lambda t: min(1.0, (t + 1) / warmup))
-    raise ValueError(f"unknown schedule {kind!r}; one of {KINDS + ('warm-up',)}")
+    raise ValueError(f"unknown schedule {kind!r}; one of {(*KINDS, 'warm-up')}")
 
 
 @dataclass
