@@ -17,7 +17,17 @@ YOURS = "*Your prediction:*"
 
 #: One graded exercise per notebook whose formula the notebook does not print: (solution
 #: cell's grade_id, its test cell's grade_id, the function's name).
-NOT_TRANSCRIBED: dict[str, tuple[str, str, str]] = {}
+NOT_TRANSCRIBED: dict[str, tuple[str, str, str]] = {
+    "01_gradient_descent": ("convergence_rate", "check_convergence_rate", "convergence_rate"),
+    "03_momentum": ("tuned_heavy_ball", "check_tuned_heavy_ball", "tuned_heavy_ball"),
+    "07_adam": ("bias_correction_horizon", "check_bias_correction_horizon",
+                "bias_correction_horizon"),
+    "08_adamw": ("decoupled_equilibrium", "check_decoupled_equilibrium",
+                 "decoupled_equilibrium"),
+    "09_adamax": ("adamax_recovery_steps", "check_adamax_recovery_steps",
+                  "adamax_recovery_steps"),
+    "11_capstone": ("warmup_cosine", "check_warmup", "warmup_cosine"),
+}
 
 
 def cells(assignment):

@@ -21,6 +21,13 @@ from ..learn.progress import run_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# nbgrader's Gradebook runs `alembic` from PATH, in this process too (generate_assignment,
+# the gradebook reads): put this interpreter's scripts first, so that `optimlab` run as
+# .venv/bin/optimlab works without the venv activated.
+_SCRIPTS = os.path.dirname(sys.executable)
+if _SCRIPTS not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join(filter(None, [_SCRIPTS, os.environ.get("PATH")]))
+
 
 def course_dir(path: str | Path | None = None) -> Path:
     """The nbgrader course root: ``path``, or ``course/`` beside the package."""
