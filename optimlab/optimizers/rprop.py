@@ -103,7 +103,7 @@ def _magnitude_step(param: Tensor, grad: Tensor, state: dict, **hyper) -> None:
 
 SPECS = [
     OptimizerSpec(
-        "rprop", "Rprop", None, rprop_step, torch.optim.Rprop,
+        "rprop", "Rprop", "14_more_optimizers", rprop_step, torch.optim.Rprop,
         visible=(
             group("basic", ("defaults", {}),
                   ("lr", {"lr": 0.05}),
