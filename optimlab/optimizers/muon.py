@@ -118,7 +118,7 @@ def _decay_with_adjusted_lr(param: Tensor, state: dict, hyper: dict, memo: dict)
 
 SPECS = [
     OptimizerSpec(
-        "muon", "Muon", None, muon_step, torch.optim.Muon,
+        "muon", "Muon", "13_muon", muon_step, torch.optim.Muon,
         visible=(
             group("basic", ("defaults", {"lr": 0.02}),
                   ("lr, momentum", {"lr": 0.05, "momentum": 0.9}),
