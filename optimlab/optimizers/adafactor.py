@@ -159,7 +159,7 @@ def _decay_with_alpha(param: Tensor, state: dict, hyper: dict, memo: dict) -> No
 
 SPECS = [
     OptimizerSpec(
-        "adafactor", "Adafactor", None, adafactor_step, torch.optim.Adafactor,
+        "adafactor", "Adafactor", "12_adafactor", adafactor_step, torch.optim.Adafactor,
         visible=(
             group("basic", ("defaults", {}),
                   ("lr, beta2_decay", {"lr": 0.05, "beta2_decay": -0.5}),
