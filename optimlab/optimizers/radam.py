@@ -117,7 +117,7 @@ def _eps_inside_sqrt(exp_avg_sq: Tensor, bias_correction2: float, eps: float) ->
 
 SPECS = [
     OptimizerSpec(
-        "radam", "RAdam", None, radam_step, torch.optim.RAdam,
+        "radam", "RAdam", "11_radam", radam_step, torch.optim.RAdam,
         visible=(
             group("basic", ("defaults", {}),
                   ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-3}),
