@@ -85,20 +85,20 @@ def digits_rprop(batch_size, epochs):
 
 
 def full():
-    return digits_rprop(len(split().y_train), 200)
+    return digits_rprop(len(split().y_train), 100)
 
 
 def mini():
-    return digits_rprop(64, 10)
+    return digits_rprop(64, 5)
 
 
 def test_minibatch_noise_drives_rprop_step_sizes_to_the_floor():
     (s_full, n_full, loss_full), (s_mini, n_mini, loss_mini) = full(), mini()
-    assert (n_full, n_mini) == (200, 220)
+    assert (n_full, n_mini) == (100, 110)
     at_floor = [(s <= 1.01e-6).float().mean().item() for s in (s_full, s_mini)]
-    assert 0.05 < at_floor[0] < 0.15  # about a tenth, full batch
+    assert 0.02 < at_floor[0] < 0.1  # a few percent, full batch
     assert 0.45 < at_floor[1] < 0.65  # about half, batches of 64
-    assert (s_mini < 1e-5).float().mean().item() > 0.9  # 95 % below 1e-5
+    assert (s_mini < 1e-5).float().mean().item() > 0.9  # over 90 % below 1e-5
     assert loss_mini > 0.1  # the whole training set's loss, above 0.1
     assert loss_full < 1e-8  # full batch: about 1e-9
 
@@ -235,7 +235,7 @@ def test_reference_lbfgs_gives_torchs_losses():
 
 
 def test_lbfgs_orders_of_magnitude_nearer_with_fewer_evaluations():
-    best = min(torch_lbfgs("strong_wolfe", 300, 1e-12, 1e-15))
+    best = min(torch_lbfgs("strong_wolfe", 200, 1e-12, 1e-15))
     plain, wolfe = torch_lbfgs(None), torch_lbfgs("strong_wolfe")
     adam = first_order(lambda p: torch.optim.Adam(p, lr=0.05))
     gd = first_order(lambda p: torch.optim.SGD(p, lr=0.5))
