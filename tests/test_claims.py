@@ -62,6 +62,39 @@ def test_momentum_beats_gd_along_the_valley():
     assert loss["momentum 0.6"] < loss["Nesterov 0.6"] < 1e-3 < 0.1 < loss["GD"]
 
 
+def test_heavy_ball_ends_lower_because_nesterov_is_slower_along_x():
+    """Along x (h = 1, γh = 0.05): Nesterov's slowest factor ≈ 0.85, heavy ball's 0.80."""
+    runs = ravine_runs()
+    assert (problems.ravine(runs["momentum 0.6"][-1]) < problems.ravine(runs["Nesterov 0.6"][-1]))
+    a, mu = 0.05, 0.6
+    heavy = torch.tensor([[1 + mu - a, -mu], [1.0, 0.0]], dtype=F64)
+    nesterov = torch.tensor([[(1 + mu) * (1 - a), -mu * (1 - a)], [1.0, 0.0]], dtype=F64)
+    assert torch.linalg.eigvals(heavy).abs().max().item() == pytest.approx(0.80, abs=5e-3)
+    assert torch.linalg.eigvals(nesterov).abs().max().item() == pytest.approx(0.85, abs=5e-3)
+
+
+@pytest.mark.parametrize("mu", [0.1, 0.6, 0.9, 0.99])
+def test_nesterovs_limit_lies_below_gds_on_any_quadratic(mu):
+    """The largest stable γh: 2(1 + μ)/(1 + 2μ) for Nesterov, below GD's 2."""
+    limit = 2 * (1 + mu) / (1 + 2 * mu)
+    assert limit < 2
+    for gh, stable in ((0.999 * limit, True), (1.001 * limit, False)):
+        m = torch.tensor([[(1 + mu) * (1 - gh), -mu * (1 - gh)], [1.0, 0.0]], dtype=F64)
+        assert (torch.linalg.eigvals(m).abs().max().item() < 1) == stable
+
+
+# ------------------------------------------------------------------ 06 RMSProp: the ravine
+def test_on_the_ravine_momentum_ends_closest_to_the_minimum():
+    ends = {}
+    for label, kw in [("RMSProp", {}), ("centered", {"centered": True}),
+                      ("momentum 0.5", {"momentum": 0.5})]:
+        path = problems.run_on_surface(problems.ravine,
+                                       lambda p, kw=kw: torch.optim.RMSprop(p, lr=0.05, **kw),
+                                       start=(-4.5, 1.5), steps=60)
+        ends[label] = path[-1].norm().item()
+    assert ends["momentum 0.5"] < 0.01 < ends["centered"] < ends["RMSProp"]
+
+
 # ------------------------------------------------------------------ 05 Adadelta: the first step
 @pytest.mark.parametrize("rho", [0.9, 0.5])
 def test_adadelta_first_step_is_sqrt_eps_over_one_minus_rho(rho):
@@ -152,6 +185,22 @@ def test_adamw_creeps_up_to_the_cap():
     assert w[1].item() == pytest.approx(1.98, abs=5e-3)
 
 
+def test_adams_normalized_step_reaches_about_3_2_after_quiet_steps():
+    """m̂/√v̂ is 1 for a steady gradient; a spike after many quiet steps gives about
+    (1 − β₁)/√(1 − β₂) ≈ 3.16."""
+    p = torch.zeros(1, dtype=F64, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=1.0, eps=0.0)
+    sizes = []
+    for t in range(3001):
+        before = p.detach().clone()
+        p.grad = torch.full_like(p, 1.0 if t == 3000 else 1e-6)
+        opt.step()
+        sizes.append((p.detach() - before).abs().item())
+    assert sizes[2999] == pytest.approx(1.0, rel=1e-3)
+    # ≈ 3.16·√(1 − β₂ᵗ) at t = 3001: about 3.1
+    assert sizes[3000] == pytest.approx(0.1 / math.sqrt(0.001), rel=0.05)
+
+
 # ------------------------------------------------------------------ 09 Adamax: one spike
 def step_sizes(make, steps=6000, spike_at=500, spike=100.0):
     """Notebook 09's experiment: gradient 1 on every step, ``spike`` at step ``spike_at``."""
@@ -175,6 +224,30 @@ def test_adamax_spike_shrinks_the_steps_for_about_4600_steps():
     assert 4500 < n < math.log(100) / -math.log(0.999) < 4610
     assert adamax[501:].min() < lr / 80  # steps up to ~100× smaller
     assert adamax.max() <= lr * (1 + 1e-9) and adamax[500] / lr == pytest.approx(0.11, abs=5e-3)
+
+
+def test_adamax_step_is_a_tenth_at_the_spike_and_a_hundredth_fifty_steps_later():
+    lr = 2e-3
+    adamax = step_sizes(lambda p: torch.optim.Adamax(p, lr=lr))
+    assert adamax[500] / lr == pytest.approx(0.11, abs=0.01)
+    assert adamax[550] / lr == pytest.approx(0.0105, abs=0.001)
+    assert adamax[4000] < lr  # still below γ thousands of steps later
+
+
+def test_adamax_m_stays_within_one_percent_of_u():
+    """|m| ≤ (1 − β₁)/(1 − β₁/β₂)·u ≈ 1.009·u, approached by a gradient that shrinks by β₂
+    per step (u then equals |g| every step, while m still remembers larger ones)."""
+    beta1, beta2 = 0.9, 0.999
+    assert (1 - beta1) / (1 - beta1 / beta2) == pytest.approx(1.009, abs=5e-4)
+    p = torch.zeros(1, dtype=F64, requires_grad=True)
+    opt = torch.optim.Adamax([p])
+    worst = 0.0
+    for t in range(300):
+        p.grad = torch.full_like(p, 0.999**t)
+        opt.step()
+        state = opt.state[p]
+        worst = max(worst, (state["exp_avg"].abs() / state["exp_inf"]).item())
+    assert 1.0 < worst <= 1.0091
 
 
 def test_adam_step_doubles_at_the_spike_then_shrinks_for_thousands_of_steps():

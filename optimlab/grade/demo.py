@@ -32,11 +32,11 @@ CLASS: dict[str, dict[str, str]] = {
 
 #: The scores the demo must produce (the end-to-end test asserts them); None = not gradable.
 EXPECTED: dict[str, dict[str, float | None]] = {
-    "ada_complete": {"01_gradient_descent": 5, "04_adagrad": 9, "07_adam": 7},
+    "ada_complete": {"01_gradient_descent": 8, "04_adagrad": 9, "07_adam": 9},
     "ben_partial": {"01_gradient_descent": 2, "04_adagrad": 9},
     "cy_blank": {"01_gradient_descent": 0, "04_adagrad": 0, "07_adam": 0},
-    "dee_mistakes": {"01_gradient_descent": 5, "04_adagrad": 7, "07_adam": 5},
-    "eve_broken": {"01_gradient_descent": None, "04_adagrad": 9, "07_adam": 7},
+    "dee_mistakes": {"01_gradient_descent": 8, "04_adagrad": 7, "07_adam": 7},
+    "eve_broken": {"01_gradient_descent": None, "04_adagrad": 9, "07_adam": 9},
 }
 
 
