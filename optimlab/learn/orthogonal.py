@@ -21,8 +21,18 @@ from torch import Tensor
 from ..optimizers.muon import NS_COEFFICIENTS, adjusted_lr, newton_schulz
 from .exercises import _call, _seed
 
-__all__ = ["NS_COEFFICIENTS", "adjusted_lr", "newton_schulz", "ns_polynomial", "singular_values",
-           "relative_error", "check_newton_schulz", "Together", "split_by_ndim", "TOLERANCE"]
+__all__ = [
+    "NS_COEFFICIENTS",
+    "TOLERANCE",
+    "Together",
+    "adjusted_lr",
+    "check_newton_schulz",
+    "newton_schulz",
+    "ns_polynomial",
+    "relative_error",
+    "singular_values",
+    "split_by_ndim",
+]
 
 TOLERANCE = 0.2
 """Largest relative Frobenius distance ‖got − want‖/‖want‖ from the reference's bfloat16
