@@ -62,8 +62,8 @@ def test_the_adaptive_rate_is_noisy_at_first_and_settles():
 
 @pytest.mark.slow(seconds=5)
 def test_every_first_step_is_a_full_lr_and_later_steps_are_four_times_smaller():
-    """"At t = 1 every coordinate moves by a full γ, to 0.1 % (the step's sd is 1.000); from t ≈ 50 the
-    sd settles near 0.23γ = √((1 − β₁)/(1 + β₁)); about four times smaller"."""
+    """"At t = 1 every coordinate moves by a full γ, to 0.1 % (the step's sd is 1.000); from
+    t ≈ 50 the sd settles near 0.23γ = √((1 − β₁)/(1 + β₁)); about four times smaller"."""
     _, sds, first = noise_run()
     assert first.min() > 0.999  # ε shrinks it only where |g| is within 1e-4 of ε/√(1 − β₂)
     assert sds[0] == pytest.approx(1.0, abs=5e-4)
