@@ -171,10 +171,14 @@ def test_after_the_warm_up_the_loss_still_spikes_above_5_in_one_seed(warm):
 
 
 @pytest.mark.slow(seconds=5)
-def test_warm_up_then_constant_ends_higher_on_average_by_one_to_three_points(warm):
-    gap = (spread(r.test_accuracy for r in warm[True]).mean
-           - spread(r.test_accuracy for r in warm[False]).mean)
-    assert 0.01 <= gap <= 0.035
+def test_with_torchs_adam_the_warm_up_runs_end_about_three_points_higher(warm):
+    """torch.optim.Adam's arithmetic: about three points, every seed above the other's range.
+    (The learner's step functions, rounding differently, gave the opposite order: the notebook
+    says the end of these runs is chaotic and not a reliable gain.)"""
+    hot = [r.test_accuracy for r in warm[True]]
+    cold = [r.test_accuracy for r in warm[False]]
+    assert 0.02 < sum(hot) / 3 - sum(cold) / 3 < 0.04
+    assert min(hot) > max(cold)
 
 
 @pytest.mark.slow(seconds=8)

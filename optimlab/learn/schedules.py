@@ -195,7 +195,7 @@ def target_figure(warmup: int = 5, total: int = 20, base: float = 0.1) -> Any:
     ax.set_title(f"The schedule to build: base lr {base}, warmup_steps={warmup}, "
                  f"total_steps={total}")
     ax.set_xticks(range(0, total + 1, 2))
-    ax.legend(loc="center right")
+    ax.legend(loc="lower left")
     fig.tight_layout()
     return fig
 
