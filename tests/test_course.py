@@ -24,7 +24,8 @@ def nbgrader_cells(nb):
 def test_course_has_every_notebook():
     assert ASSIGNMENTS == ["00_training", "01_gradient_descent", "02_sgd", "03_momentum",
                            "04_adagrad", "05_adadelta", "06_rmsprop", "07_adam", "08_adamw",
-                           "09_adamax", "10_nadam", "11_capstone"]
+                           "09_adamax", "10_nadam", "11_radam", "12_adafactor", "13_muon",
+                           "14_more_optimizers", "15_capstone"]
 
 
 @pytest.mark.slow(seconds=30)
@@ -96,7 +97,13 @@ MISTAKES = {
     "09_adamax": ("adamax_step", "g.abs() + eps", "g.abs()", "Adamax without eps"),
     "10_nadam": ("nadam_step", "param.mul_(1 - lr * weight_decay)", "g = g + weight_decay * param",
                  "L2 decay where decoupled decay is wanted"),
-    "11_capstone": ("warmup_cosine", "(t + 1) / warmup_steps", "t / warmup_steps",
+    "11_radam": ("radam_step", "param.mul_(1 - lr * weight_decay)", "g = g + weight_decay * param",
+                 "L2 decay where decoupled decay is wanted"),
+    "12_adafactor": ("adafactor_step", "param.mul_(1 - lr * weight_decay)",
+                     "param.mul_(1 - alpha * weight_decay)", "weight decay scaled by α, not γ"),
+    "13_muon": ("muon_step", "if nesterov else buf", "if False else buf", "`nesterov` ignored"),
+    "14_more_optimizers": ("rprop_step", ".clamp(s_min, s_max)", "", "step sizes not clamped"),
+    "15_capstone": ("warmup_cosine", "(t + 1) / warmup_steps", "t / warmup_steps",
                     "at step 0 (warmup)"),
 }
 

@@ -26,7 +26,8 @@ NOT_TRANSCRIBED: dict[str, tuple[str, str, str]] = {
                  "decoupled_equilibrium"),
     "09_adamax": ("adamax_recovery_steps", "check_adamax_recovery_steps",
                   "adamax_recovery_steps"),
-    "11_capstone": ("warmup_cosine", "check_warmup", "warmup_cosine"),
+    "13_muon": ("newton_schulz", "check_newton_schulz", "newton_schulz"),
+    "15_capstone": ("warmup_cosine", "check_warmup", "warmup_cosine"),
 }
 
 

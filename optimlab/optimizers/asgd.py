@@ -90,7 +90,7 @@ def _eta_without_lr(lr: Scalar, lambd: float, alpha: float, t: float) -> Scalar:
 
 SPECS = [
     OptimizerSpec(
-        "asgd", "ASGD", "14_more_optimizers", asgd_step, torch.optim.ASGD,
+        "asgd", "ASGD", None, asgd_step, torch.optim.ASGD,
         visible=(
             group("basic", ("defaults", {}),
                   ("lr", {"lr": 0.05}),

@@ -126,7 +126,7 @@ def _square_of_mean(grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, beta1: fl
 
 SPECS = [
     OptimizerSpec(
-        "sparse_adam", "SparseAdam", "14_more_optimizers", sparse_adam_step, torch.optim.SparseAdam,
+        "sparse_adam", "SparseAdam", None, sparse_adam_step, torch.optim.SparseAdam,
         visible=(
             group("basic", ("defaults", {}),
                   ("lr, betas, eps", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-3}),
