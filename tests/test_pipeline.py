@@ -73,7 +73,10 @@ def test_grade_an_lms_zip(tmp_path, capsys):
                "--workdir", str(tmp_path / "g"), "--sandbox", SANDBOX])
     out = capsys.readouterr().out
     assert rc == 0
-    assert re.search(r"^ada +5/5 +5/5$", out, re.M) and re.search(r"^bob +0/5 +0/5$", out, re.M)
+    top = sum(c.metadata.nbgrader["points"] for c in nbformat.read(master, as_version=4).cells
+              if c.metadata.get("nbgrader", {}).get("grade"))
+    assert re.search(rf"^ada +{top}/{top} +{top}/{top}$", out, re.M)
+    assert re.search(rf"^bob +0/{top} +0/{top}$", out, re.M)
     assert (tmp_path / "g" / "grades.csv").exists()
 
 
