@@ -57,9 +57,10 @@ def test_the_weights_sum_to_one_and_the_last_horizon_carries_about_63_percent():
         assert 0.63 < share < 0.652
 
 
-def rmsprop_steps(steps, alpha=0.99, lr=1e-2):
+def steps_over_lr(optimizer, steps, lr, **hyper):
+    """|Δθ|/γ of each step of ``optimizer`` on the constant gradient 1."""
     p = torch.zeros(1, dtype=F64)
-    opt = torch.optim.RMSprop([p], lr=lr, alpha=alpha)
+    opt = optimizer([p], lr=lr, **hyper)
     sizes = []
     for _ in range(steps):
         before = p.clone()
@@ -67,6 +68,10 @@ def rmsprop_steps(steps, alpha=0.99, lr=1e-2):
         opt.step()
         sizes.append((before - p).item() / lr)
     return sizes
+
+
+def rmsprop_steps(steps, alpha=0.99, lr=1e-2):
+    return steps_over_lr(torch.optim.RMSprop, steps, lr, alpha=alpha)
 
 
 def test_rmsprop_steps_stay_too_large_for_a_few_horizons():
@@ -120,15 +125,7 @@ def adam_like_steps(steps, correct_v_with, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
 
 
 def torch_adam_steps(steps, lr=1e-3):
-    p = torch.zeros(1, dtype=F64)
-    opt = torch.optim.Adam([p], lr=lr)
-    sizes = []
-    for _ in range(steps):
-        before = p.clone()
-        p.grad = torch.ones_like(p)
-        opt.step()
-        sizes.append((before - p).item() / lr)
-    return sizes
+    return steps_over_lr(torch.optim.Adam, steps, lr)
 
 
 def test_torch_adam_steps_by_exactly_lr_and_the_uncorrected_steps_follow_the_prediction():

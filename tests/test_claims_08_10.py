@@ -15,6 +15,8 @@ import torch
 
 from optimlab.learn import data, decay, problems
 
+from .test_claims import step_sizes  # notebook 09's spike experiment
+
 F64 = torch.float64
 
 
@@ -130,20 +132,8 @@ def test_on_the_ravine_adamaxs_first_step_is_lr_in_both_coordinates_and_none_is_
     assert (path[1:] - path[:-1]).abs().max() <= 0.3 * (1 + 1e-9)
 
 
-def spike_step_sizes(make, steps=6000, spike_at=500, spike=100.0):
-    p = torch.zeros(1, dtype=F64, requires_grad=True)
-    opt = make([p])
-    sizes = []
-    for t in range(steps):
-        before = p.detach().clone()
-        p.grad = torch.full_like(p, spike if t == spike_at else 1.0)
-        opt.step()
-        sizes.append((p.detach() - before).abs().item())
-    return torch.tensor(sizes)
-
-
 def test_the_spike_slows_4592_steps_and_u_recovers_11_steps_later():
-    adamax = spike_step_sizes(lambda p: torch.optim.Adamax(p, lr=2e-3))
+    adamax = step_sizes(lambda p: torch.optim.Adamax(p, lr=2e-3))
     slow = (adamax[501:] < 0.99 * 2e-3).nonzero()
     assert int(slow[-1]) + 1 == len(slow) == 4592
     assert decay.adamax_recovery_steps_answer(100.0, 0.999) == 4603  # "a few steps" later
