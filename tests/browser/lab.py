@@ -181,4 +181,9 @@ def run_cell(page, index: int) -> None:
 
 
 def cell_node(page, index: int):
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook > .jp-Cell").nth(index)
+    """Cell ``index`` of the open notebook, as an element (scrolled into view)."""
+    handle = page.evaluate_handle(
+        "(i) => { const n = window.jupyterapp.shell.currentWidget.content;"
+        " n.scrollToItem(i); return n.widgets[i].node; }", index).as_element()
+    handle.scroll_into_view_if_needed()
+    return handle

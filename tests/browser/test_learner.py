@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+import nbformat
+from nbgrader.utils import is_solution
+
+from optimlab.grade.course import ROOT, masters
+from optimlab.grade.scratch import solution_code
+
 from .conftest import screenshot
-from .lab import cell_outputs, command, open_notebook, wait_idle
+from .lab import (cell_node, cell_outputs, command, open_notebook, run_cell, set_cell_source,
+                  wait_idle)
 
 FIRST = "notebooks/00_training/00_training.ipynb"
+COURSE = ROOT / "course"
+#: demo's and the grading test's catalogued mistake in 07: amsgrad's running max never read
+AMSGRAD_IGNORED = ('        v = state["max_exp_avg_sq"]\n', "")
+
+
+def solution(assignment: str, grade_id: str) -> str:
+    (master,) = masters(COURSE, assignment)
+    cell = next(c for c in nbformat.read(master, as_version=4).cells
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    return solution_code(cell.source)
+
+
+def write_release(root, assignment: str, mistakes: dict[str, tuple[str, str]] | None = None,
+                  solved: bool = False) -> str:
+    """Write the learner's copy of ``assignment`` under ``root``: the release, with the
+    solution in the cells ``mistakes`` names (one text replaced) or, ``solved``, in every one.
+    Returns its path relative to ``root``."""
+    rel = f"notebooks/{assignment}/{assignment}.ipynb"
+    nb = nbformat.read(ROOT / rel, as_version=4)
+    for cell in nb.cells:
+        if not (cell.cell_type == "code" and is_solution(cell)):
+            continue
+        gid = cell.metadata.nbgrader["grade_id"]
+        if gid in (mistakes or {}) or solved:
+            code = solution(assignment, gid)
+            if gid in (mistakes or {}):
+                old, new = mistakes[gid]
+                assert old in code, f"the mistake {old!r} no longer applies to {gid}"
+                code = code.replace(old, new)
+            cell.source = code
+    nbformat.write(nb, root / rel)
+    return rel
 
 
 def _errors(outputs: list[list[dict]]) -> list[tuple[int, str]]:
@@ -35,3 +74,41 @@ def test_first_session_runs_and_draws(learner_lab, page):
     assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                         ).count() >= 1
     screenshot(page, "learner_first_figure")
+
+
+def _grade_id(page, index: int) -> str:
+    return page.evaluate(
+        "(i) => (window.jupyterapp.shell.currentWidget.content.model.cells.get(i)"
+        ".getMetadata('nbgrader') || {}).grade_id || ''", index)
+
+
+def _index_of(page, grade_id: str) -> int:
+    n = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.length")
+    return next(i for i in range(n) if _grade_id(page, i) == grade_id)
+
+
+def test_feedback_renders_and_names_the_mistake(learner_lab, page):
+    """07_adam with amsgrad ignored: the check cell shows the HTML report naming the mistake;
+    after the fix, the same cell's report says it passes."""
+    path = write_release(learner_lab.root, "07_adam", {"adam_step": AMSGRAD_IGNORED})
+    open_notebook(page, learner_lab, path)
+    step, check = _index_of(page, "adam_step"), _index_of(page, "check_adam_amsgrad")
+    for i in (1, step, check):
+        run_cell(page, i)
+    cell = cell_node(page, check)
+    report = cell.wait_for_selector(".jp-OutputArea-output table")
+    report.scroll_into_view_if_needed()
+    text = cell.query_selector(".jp-OutputArea").inner_text()
+    assert "does not match torch.optim yet" in text and "This looks like: `amsgrad` ignored" in text
+    assert report.is_visible()
+    screenshot(page, "jupyterlab_failing_report")
+
+    set_cell_source(page, step, solution("07_adam", "adam_step"))
+    for i in (step, check):
+        run_cell(page, i)
+    out = cell_node(page, check).query_selector(".jp-OutputArea")
+    out.scroll_into_view_if_needed()
+    text = out.inner_text()
+    assert "adam_step matches torch.optim" in text and "does not match" not in text
+    assert not [e for e in _errors(cell_outputs(page)) if e[0] == check]
+    screenshot(page, "jupyterlab_passing_report")
