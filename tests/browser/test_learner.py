@@ -16,6 +16,9 @@ FIRST = "notebooks/00_training/00_training.ipynb"
 COURSE = ROOT / "course"
 #: demo's and the grading test's catalogued mistake in 07: amsgrad's running max never read
 AMSGRAD_IGNORED = ('        v = state["max_exp_avg_sq"]\n', "")
+#: Validate runs a whole notebook: a short one, with the grading test's mistake in it
+VALIDATED = "04_adagrad"
+VALIDATED_MISTAKE = ("adagrad_step", "(t - 1) * lr_decay", "t * lr_decay")
 
 
 def solution(assignment: str, grade_id: str) -> str:
@@ -112,3 +115,30 @@ def test_feedback_renders_and_names_the_mistake(learner_lab, page):
     assert "adam_step matches torch.optim" in text and "does not match" not in text
     assert not [e for e in _errors(cell_outputs(page)) if e[0] == check]
     screenshot(page, "jupyterlab_passing_report")
+
+
+def _validate(page) -> str:
+    """Click nbgrader's Validate button; return the text of the dialog it ends with."""
+    page.get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog").filter(has_not_text="Validating")
+    dialog.wait_for(timeout=180_000)
+    return dialog.inner_text()
+
+
+def test_validate_button(learner_lab, page):
+    """nbgrader's Validate on a release notebook: a wrong answer names the failing test; the
+    solution passes."""
+    path = write_release(learner_lab.root, VALIDATED, solved=True,
+                         mistakes={VALIDATED_MISTAKE[0]: VALIDATED_MISTAKE[1:]})
+    open_notebook(page, learner_lab, path)
+    text = _validate(page)
+    screenshot(page, "validate_wrong_answer")
+    assert "The following cell failed" in text and '"adagrad", "lr_decay")' in text, text
+    assert "This looks like: lr_decay off by one step" in text, text
+    page.locator(".jp-Dialog").get_by_role("button", name="Ok").click()
+
+    # the learner fixes the step function (Validate saves the notebook before it runs it)
+    set_cell_source(page, _index_of(page, "adagrad_step"), solution(VALIDATED, "adagrad_step"))
+    text = _validate(page)
+    screenshot(page, "validate_solution")
+    assert "Success! Your notebook passes all the tests." in text, text
