@@ -1,7 +1,9 @@
 """The capstone loads the learner's own step functions from their earlier notebooks.
 
 A function counts as the learner's when its notebook is there, its cell runs, and it passes the
-visible ``basic`` check; otherwise the capstone uses optimlab's reference and says why.
+visible ``basic`` check; otherwise the capstone uses optimlab's reference and says why. A step
+function that calls another of the learner's functions (``muon_step`` calls ``newton_schulz``)
+has that function's cell run first (:data:`NEEDS`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ EXERCISES: dict[str, tuple[str, str, str]] = {
     s.name: (s.notebook, f"{s.name}_step", f"{s.name}_step")
     for s in SPECS.values() if s.capstone and s.notebook
 }
+
+#: optimizer -> grade_ids of the cells (same notebook) its step function calls, run first
+NEEDS: dict[str, tuple[str, ...]] = {"muon": ("newton_schulz",)}
 
 
 @dataclass
@@ -51,16 +56,18 @@ def load_one(name: str, folder: Path) -> Loaded:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # an unreadable notebook is the learner's to fix, not ours
         return _reference(name, f"{path.name} could not be read ({type(exc).__name__})")
-    cell = next((c for c in nb.cells
-                 if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id), None)
-    if cell is None:
-        return _reference(name, f"no `{fn_name}` cell in {path.name}")
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
     namespace: dict[str, Any] = {"torch": torch, "math": __import__("math")}
-    try:
-        with time_limit(5):
-            exec(compile(cell.source, f"{assignment}:{fn_name}", "exec"), namespace)
-    except (Exception, TimeLimitExceeded) as exc:
-        return _reference(name, f"your cell raised {type(exc).__name__} when loaded")
+    for cell_id in (*NEEDS.get(name, ()), grade_id):
+        cell = cells.get(cell_id)
+        if cell is None:
+            return _reference(name, f"no `{cell_id}` cell in {path.name}")
+        try:
+            with time_limit(5):
+                exec(compile(cell.source, f"{assignment}:{cell_id}", "exec"), namespace)
+        except (Exception, TimeLimitExceeded) as exc:
+            which = "your cell" if cell_id == grade_id else f"your `{cell_id}` cell"
+            return _reference(name, f"{which} raised {type(exc).__name__} when loaded")
     fn = namespace.get(fn_name)
     if not callable(fn):
         return _reference(name, f"the cell defines no `{fn_name}`")

@@ -208,6 +208,6 @@ SPECS = [
         ),
         decoupled=True,
         shapes=SHAPES,
-        capstone=False,
+        capstone=True,
     ),
 ]

@@ -175,6 +175,6 @@ SPECS = [
         # (tests/test_check.py runs both kinds).
         float64_tolerance=(1e-2, 5e-2),
         float32_tolerance=(1e-2, 5e-2),
-        capstone=False,
+        capstone=True,
     ),
 ]

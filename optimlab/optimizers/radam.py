@@ -161,6 +161,6 @@ SPECS = [
                     "The step count t is 1 on the first step.",
                     edit(radam_step, count_step=one_step_late)),
         ),
-        capstone=False,
+        capstone=True,
     ),
 ]

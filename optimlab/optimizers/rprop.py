@@ -141,6 +141,6 @@ SPECS = [
                     "Rprop uses only the sign: θ ← θ − sign(g)·s.", _magnitude_step),
         ),
         not_mistakes=("lr_cached",),
-        capstone=False,
+        capstone=True,
     ),
 ]
