@@ -24,3 +24,7 @@ c.OverwriteCells.add_missing_cells = True
 
 # Keep hidden test cells' source out of the release; they return at autograde time.
 c.ClearHiddenTests.enforce_metadata = True
+
+# The feedback page renders its math as MathML when it is written (no MathJax from a CDN): a
+# learner opens it from disk, without a network (optimlab/grade/feedback_html.py).
+c.GenerateFeedback.exporter_class = "optimlab.grade.feedback_html.FeedbackExporter"

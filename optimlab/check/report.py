@@ -127,27 +127,71 @@ class CheckResult:
     def __repr__(self) -> str:
         return f"<CheckResult {self.summary()}>"
 
+    def short(self) -> str:
+        """The exception's message when the HTML report is displayed above it: the summary, the
+        first failing case and what it looks like, in a few lines (``str()`` has everything)."""
+        lines = [self.summary()]
+        first = self.failures[0] if self.failures else None
+        if first is not None:
+            details = first.details()
+            what = details[0].splitlines()[0] if details else first.kind
+            lines.append(f"✗ {first.title}: {what}")
+            named = next((c for c in self.failures if c.mistakes), None)
+            if named is not None:
+                m = named.mistakes[0]
+                lines.append(f"This looks like: {m.name}.")
+                lines.append(f"Hint: {m.hint}")
+        lines.append("The report above says why, case by case.")
+        return "\n".join(lines)
+
     def _repr_html_(self) -> str:
+        # Inline styles only: nbgrader's feedback page and JupyterLab style bare tables
+        # differently (right-aligned cells, no padding, zebra rows), and a notebook's HTML
+        # output cannot bring a stylesheet.
         color = "#1a7f37" if self.passed else "#b42318"
-        head = (f'<div style="font-family:sans-serif;border-left:4px solid {color};'
-                f'padding:4px 10px;margin:4px 0">'
-                f'<b style="color:{color}">{"✓" if self.passed else "✗"} '
-                f"{html.escape(self.summary())}</b>")
-        rows = []
-        for c in self.cases:
-            mark = "✓" if c.passed else "✗"
-            style = "" if c.passed else ' style="color:#b42318"'
-            detail = "" if c.passed else "<br>".join(
-                f'<pre style="margin:0;white-space:pre-wrap">{html.escape(d)}</pre>'
-                for d in c.details()
-            )
-            rows.append(
-                f"<tr{style}><td>{mark}</td><td>{html.escape(c.case.group)}</td>"
-                f"<td>{html.escape(c.case.name)}</td>"
-                f"<td><small>{html.escape(c.case.describe())}</small></td><td>{detail}</td></tr>"
-            )
-        table = ('<table style="font-size:90%"><tr><th></th><th>group</th><th>case</th>'
-                 "<th>settings</th><th>what went wrong</th></tr>" + "".join(rows) + "</table>")
-        note = (f"<div><small>{html.escape(self.skipped_note())}</small></div>"
-                if self.skipped else "")
+        head = (f'<div style="font-family:sans-serif;line-height:1.4;border-left:4px solid '
+                f'{color};padding:4px 10px;margin:4px 0;text-align:left">'
+                f'<div style="color:{color};font-weight:bold">'
+                f'{"✓" if self.passed else "✗"} {html.escape(self.summary())}</div>')
+        note = (f'<div style="font-size:90%;margin-top:2px">{html.escape(self.skipped_note())}'
+                "</div>" if self.skipped else "")
+        rows = "".join(_html_row(c) for c in self.cases)
+        header = "".join(f'<th style="{_CELL};{_HEAD}{extra}">{name}</th>' for name, extra in (
+            ("", ""), ("group", ""), ("case", ""), ("settings", ""),
+            ("what went wrong", ";min-width:24em")))
+        table = (f'<table style="border-collapse:collapse;border:none;margin:6px 0 2px;'
+                 f'font-size:90%;table-layout:auto;width:auto">'
+                 f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
         return head + note + table + "</div>"
+
+
+_CELL = ("padding:3px 10px 3px 0;text-align:left;vertical-align:top;border:none;"
+         "border-bottom:1px solid #d0d7de;background:transparent;line-height:1.4")
+_HEAD = "font-weight:bold;white-space:nowrap"
+_PRE = ("margin:0;padding:0;border:none;background:transparent;font-size:95%;"
+        "white-space:pre-wrap;overflow-wrap:break-word;font-family:monospace")
+
+
+def _html_row(c: CaseResult) -> str:
+    """One case as a table row: mark, group, case, its settings (each kept on one line) and,
+    for a failure, what went wrong, with a named mistake and its hint set apart."""
+    color = "#1a7f37" if c.passed else "#b42318"
+    settings = ", ".join(f'<span style="white-space:nowrap">{html.escape(part)}</span>'
+                         for part in c.case.describe().split(", "))
+    detail = ""
+    if not c.passed:
+        blocks = []
+        for d in c.details():
+            if d.startswith(("This looks like: ", "Hint: ")):
+                label, _, rest = d.partition(": ")
+                blocks.append(f'<div style="margin-top:3px"><b>{html.escape(label)}:</b> '
+                              f"{html.escape(rest)}</div>")
+            else:
+                blocks.append(f'<pre style="{_PRE}">{html.escape(d)}</pre>')
+        detail = "".join(blocks)
+    return (f'<tr><td style="{_CELL};color:{color};font-weight:bold">'
+            f'{"✓" if c.passed else "✗"}</td>'
+            f'<td style="{_CELL};white-space:nowrap">{html.escape(c.case.group)}</td>'
+            f'<td style="{_CELL};white-space:nowrap">{html.escape(c.case.name)}</td>'
+            f'<td style="{_CELL};min-width:12em;max-width:26em">{settings}</td>'
+            f'<td style="{_CELL};min-width:24em">{detail}</td></tr>')
