@@ -123,3 +123,34 @@ def test_an_empty_trajectory_does_not_pass(tmp_path):
     _forge(tmp_path, CHECK_GD, calls)
     verdict = judged(tmp_path, CHECK_GD)
     assert verdict.judged and not verdict.passed
+
+
+def test_a_test_cell_sees_what_the_test_cells_above_it_imported(tmp_path):
+    """As in the kernel: the capstone's cosine check uses the name its warm-up check imported.
+    (Regression: the judge looked the name up elsewhere, found a stale copy of the check, and
+    withdrew an honest student's points.)"""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from optimlab.grade.judge import judge_notebook
+    from optimlab.learn.exercises import warmup_cosine_answer
+
+    def warmup_cosine(optimizer, warmup_steps, total_steps):
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda t: warmup_cosine_answer(t, warmup_steps, total_steps))
+
+    first = ("from optimlab.learn.schedules import check_warmup_cosine\n"
+             'print(check_warmup_cosine(warmup_cosine, part="warmup"))')
+    second = 'print(check_warmup_cosine(warmup_cosine, part="cosine"))'
+    from optimlab.learn.schedules import check_warmup_cosine
+
+    assert record(tmp_path, first, {"warmup_cosine": warmup_cosine})
+    assert record(tmp_path, second, {"warmup_cosine": warmup_cosine,
+                                     "check_warmup_cosine": check_warmup_cosine})
+    cells = [new_code_cell(src, metadata={"nbgrader": {
+        "grade": True, "solution": False, "locked": True, "points": 1, "grade_id": gid,
+        "schema_version": 3}}) for gid, src in (("check_warmup", first), ("check_cosine", second))]
+    master = tmp_path / "master.ipynb"
+    nbformat.write(new_notebook(cells=cells), master)
+    verdicts = judge_notebook(master, tmp_path, SEED)
+    assert all(v.passed and v.judged for v in verdicts.values()), verdicts

@@ -166,8 +166,12 @@ class _Names(dict):
 _JUDGE_LOCK = threading.Lock()
 
 
-def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
-    """Run one test cell of the master on the records of the student's kernel."""
+def judge_cell(source: str, calls: list[Any] | None, seed: int,
+               carried: dict[str, Any] | None = None) -> Verdict:
+    """Run one test cell of the master on the records of the student's kernel.
+
+    ``carried`` holds what earlier test cells imported (see :func:`judge_notebook`); the names
+    this cell imports are added to it."""
     import math
 
     import optimlab
@@ -177,6 +181,7 @@ def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
     base = {"torch": torch, "math": math, "optimlab": optimlab, "make_optimizer": make_optimizer,
             "plots": plots, "problems": problems, "__name__": "__judge__"}
     base.update({k: v for k, v in vars(exercises).items() if k.startswith("check_")})
+    base.update(carried or {})
     names = _Names({**base, "__builtins__": __builtins__,
                     "print": lambda *args, **kwargs: None})  # the test's prints go nowhere
     try:
@@ -198,9 +203,33 @@ def judge_cell(source: str, calls: list[Any] | None, seed: int) -> Verdict:
             first = str(exc).strip()
             return Verdict(False, f"{type(exc).__name__}: {first[:MAX_TEXT]}" if first
                            else type(exc).__name__)
+        finally:
+            if carried is not None:
+                carried.update(_imported(names, base))
     if scope.position == 0:  # it ran no check on the student's data
         return Verdict(False, "this test checks nothing outside the kernel", judged=False)
     return Verdict(True, "")
+
+
+def _imported(names: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The modules, functions and classes of optimlab, torch and the standard library that a
+    test cell bound (its imports): trusted code, which later test cells may use as in the
+    kernel. Placeholders for the student's names and plain values are not carried."""
+    import inspect
+
+    out = {}
+    for key, value in names.items():
+        if key.startswith("__") or (key in base and base[key] is value):
+            continue
+        if isinstance(value, _Placeholder):
+            continue
+        if inspect.ismodule(value):
+            out[key] = value
+        elif inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value):
+            module = getattr(value, "__module__", "") or ""
+            if module.split(".")[0] in ("optimlab", "torch", "math", "functools", "itertools"):
+                out[key] = value
+    return out
 
 
 def judge_notebook(master: Path, records_dir: Path, seed: int) -> dict[str, Verdict]:
@@ -208,5 +237,8 @@ def judge_notebook(master: Path, records_dir: Path, seed: int) -> dict[str, Verd
     ``records_dir``."""
     cells = test_cells(master)
     records = load_records(records_dir, [cell_key(c.source) for c in cells])
+    # in the kernel, a test cell sees what the test cells above it imported (the capstone's
+    # second check uses the first's import): carry those names, in notebook order
+    carried: dict[str, Any] = {}
     return {c.metadata.nbgrader["grade_id"]: judge_cell(c.source, records.get(cell_key(c.source)),
-                                                        seed) for c in cells}
+                                                        seed, carried) for c in cells}

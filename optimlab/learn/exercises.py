@@ -200,37 +200,6 @@ def warmup_cosine_answer(t: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup)))
 
 
-def check_warmup_cosine(fn: Callable[..., Any], hidden: bool = False,
-                        part: str | None = None) -> str:
-    """The learner's ``warmup_cosine(optimizer, warmup_steps, total_steps)`` scheduler.
-
-    Its learning rates, read before each of ``total_steps`` steps and for every param group,
-    must follow :func:`warmup_cosine_answer`. ``part`` is ``"warmup"`` or ``"cosine"`` to grade
-    one phase.
-    """
-    cases = [(0.1, 5, 20), (1e-3, 10, 100)]
-    if hidden:
-        gen = torch.Generator().manual_seed(_seed(True, "warmup_cosine"))
-        cases += [(float(torch.rand((), generator=gen)) + 0.01,
-                   int(torch.randint(1, 30, (), generator=gen)), 0) for _ in range(3)]
-        cases = [(b, w, t or w + int(torch.randint(5, 80, (), generator=gen)))
-                 for b, w, t in cases]
-    for base, warmup, total in cases:
-        where = f"base lr {base:g}, warmup_steps={warmup}, total_steps={total}"
-        table = produce(f"warmup_cosine {where}", lambda b=base, w=warmup, n=total, at=where:
-                        _lr_table(fn, b, w, n, at), errors=(AssertionError,))
-        for t in range(total):
-            phase = "warmup" if t < warmup else "cosine"
-            for k in range(2):
-                want = (base if k == 0 else 2 * base) * warmup_cosine_answer(t, warmup, total)
-                got = float(table[t][k])
-                if part in (None, phase) and not abs(got - want) <= 1e-9 * max(1.0, want):
-                    raise AssertionError(
-                        f"{where}: at step {t} ({phase}) param group {k} has lr "
-                        f"{got:.6g}, expected {want:.6g}")
-    return f"warmup_cosine: the {part or 'whole'} schedule matches"
-
-
 def _lr_table(fn: Callable[..., Any], base: float, warmup: int, total: int, where: str
               ) -> list[list[float]]:
     """The learning rates of two param groups (lr ``base`` and ``2·base``) before each of
