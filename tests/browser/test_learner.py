@@ -9,8 +9,15 @@ from optimlab.grade.course import ROOT, masters
 from optimlab.grade.scratch import solution_code
 
 from .conftest import screenshot
-from .lab import (cell_node, cell_outputs, command, open_notebook, run_cell, set_cell_source,
-                  wait_idle)
+from .lab import (
+    cell_node,
+    cell_outputs,
+    command,
+    open_notebook,
+    run_cell,
+    set_cell_source,
+    wait_idle,
+)
 
 FIRST = "notebooks/00_training/00_training.ipynb"
 COURSE = ROOT / "course"
