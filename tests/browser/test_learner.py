@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbgrader.utils import is_solution
 
 from optimlab.grade.course import ROOT, masters
@@ -63,6 +64,7 @@ def _errors(outputs: list[list[dict]]) -> list[tuple[int, str]]:
             for o in cell if o.get("output_type") == "error"]
 
 
+@pytest.mark.slow(seconds=20)
 def test_first_session_runs_and_draws(learner_lab, page):
     """Run all cells of the first notebook: a figure appears as an image, and the only
     traceback is the first exercise's: its check cell reports the stub's NotImplementedError,
@@ -97,6 +99,7 @@ def _index_of(page, grade_id: str) -> int:
     return next(i for i in range(n) if _grade_id(page, i) == grade_id)
 
 
+@pytest.mark.slow(seconds=30)
 def test_feedback_renders_and_names_the_mistake(learner_lab, page):
     """07_adam with amsgrad ignored: the check cell shows the HTML report naming the mistake;
     after the fix, the same cell's report says it passes."""
@@ -132,6 +135,7 @@ def _validate(page) -> str:
     return dialog.inner_text()
 
 
+@pytest.mark.slow(seconds=40)
 def test_validate_button(learner_lab, page):
     """nbgrader's Validate on a release notebook: a wrong answer names the failing test; the
     solution passes."""
