@@ -223,6 +223,22 @@ def execute(nb_path: Path, *, timeout: int = 300) -> Any:
     return run_notebook(nb, nb_path.parent, timeout=timeout)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def without_widgets(nb: Any) -> Any:
+    """``nb`` without what a widget leaves in an executed notebook: the saved widget state
+    (``metadata.widgets``: random model ids, and the explorers' PNGs again) and the
+    ``application/vnd.jupyter.widget-view+json`` part of each output (a random model id,
+    which nbval skips anyway). The output's ``text/plain`` stays: nbval compares it, and the
+    explorers make it deterministic. A solution thus changes only when its outputs do."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop(WIDGET_VIEW, None)
+    return nb
+
+
 def release(course: Path, names: Iterable[str] | None = None, *, notebooks: Path | None = None,
             solutions: Path | None = None, execute_solutions: bool = True,
             progress: Callable[[str], None] = print) -> None:
@@ -238,7 +254,7 @@ def release(course: Path, names: Iterable[str] | None = None, *, notebooks: Path
             shutil.rmtree(solutions / name, ignore_errors=True)
             for master in masters(course, name):
                 progress(f"[{i}/{len(names)}] {name}: executing {master.name}")
-                write_notebook(execute(master), solutions / name / master.name)
+                write_notebook(without_widgets(execute(master)), solutions / name / master.name)
 
 
 def _sources(nb: Any) -> list[tuple[str, str, Any]]:
