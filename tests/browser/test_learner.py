@@ -153,3 +153,45 @@ def test_validate_button(learner_lab, page):
     text = _validate(page)
     screenshot(page, "validate_solution")
     assert "Success! Your notebook passes all the tests." in text, text
+
+
+EXPLORED = "03_momentum"  # its explorer runs the learner's own sgd_step
+
+
+def _explorer_cell(page) -> int:
+    n = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.length")
+    return next(i for i in range(n) if "explore.explorer(" in page.evaluate(
+        "(i) => window.jupyterapp.shell.currentWidget.content.model.cells.get(i)"
+        ".sharedModel.getSource()", i))
+
+
+@pytest.mark.slow(seconds=40)
+def test_explorer_slider_redraws_the_figure(learner_lab, page):
+    """03's explorer runs the learner's sgd_step: moving the momentum slider redraws it."""
+    path = write_release(learner_lab.root, EXPLORED, solved=True)
+    open_notebook(page, learner_lab, path)
+    command(page, "notebook:run-all-cells")
+    page.wait_for_timeout(500)
+    wait_idle(page)
+    assert not _errors(cell_outputs(page))
+    cell = cell_node(page, _explorer_cell(page))
+    figure = cell.wait_for_selector(".optimlab-explorer .optimlab-explorer-figure")
+    figure.scroll_into_view_if_needed()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=figure)
+    before = figure.get_attribute("src")
+    screenshot(page, "explorer_before")
+    png_before = figure.screenshot()
+
+    slider = cell.query_selector_all(".optimlab-explorer-slider")[-1]  # momentum
+    handle = slider.query_selector(".noUi-handle")
+    handle.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("([img, old]) => img.getAttribute('src') !== old",
+                           arg=[figure, before], timeout=30_000)
+    page.wait_for_timeout(500)
+    wait_idle(page)  # every redraw the key presses asked for is done
+    page.wait_for_timeout(500)
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=figure)
+    screenshot(page, "explorer_after")
+    assert figure.screenshot() != png_before
