@@ -3,13 +3,16 @@ the widget, never raised; the widget tree keeps the DOM contract the browser tes
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
 import ipywidgets as widgets
+import nbformat
 import pytest
 import torch
 
+from optimlab.grade.course import ROOT, WIDGET_VIEW, without_widgets
 from optimlab.learn import explore, problems
 from optimlab.optimizers.sgd import sgd_step
 
@@ -163,3 +166,26 @@ def test_captions_say_what_theory_predicts():
 def test_a_broken_caption_does_not_break_the_figure():
     e = ravine_explorer(caption=lambda hyper: 1 / 0)
     assert png(e).startswith(PNG) and "ZeroDivisionError" in e.message.value
+
+
+# ------------------------------------------------------------------ the explorers in the solutions
+NOTEBOOKS = ("01_gradient_descent", "03_momentum", "07_adam")
+
+
+def test_solutions_keep_no_widget_state_nor_model_ids():
+    """``./run release`` strips what widgets leave (random model ids, the PNGs again): a solution
+    changes only when its outputs do, and nbval compares the explorers' short text form."""
+    nb = {"metadata": {"widgets": {"state": {}}}, "cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "execute_result", "data": {"text/plain": "Explorer(...)",
+                                                   WIDGET_VIEW: {"model_id": "1f2e"}}}]}]}
+    nb = without_widgets(nbformat.from_dict(nb))
+    assert "widgets" not in nb.metadata
+    assert nb.cells[0].outputs[0].data == {"text/plain": "Explorer(...)"}
+    for name in NOTEBOOKS:
+        text = (ROOT / "solutions" / name / f"{name}.ipynb").read_text(encoding="utf-8")
+        solution = json.loads(text)
+        assert "widgets" not in solution["metadata"] and WIDGET_VIEW not in text, name
+        explorers = [c for c in solution["cells"] if c.get("id", "").endswith("-explore")]
+        assert len(explorers) == 1, name
+        (out,) = explorers[0]["outputs"]
+        assert out["data"]["text/plain"].startswith("Explorer("), name
