@@ -297,7 +297,8 @@ def gd_caption(h_min: float, h_max: float) -> Caption:
     """GD on ``½(h_min·x² + h_max·y²)``: each coordinate's factor per step, ``1 − γh``."""
     def caption(hyper: dict[str, Any]) -> str:
         lr = hyper["lr"]
-        return (f"γ·h_max = {lr * h_max:.3g} (stable below 2): per step y is multiplied by "
+        verdict = "stable below 2" if lr * h_max < 2 else "not below 2: |y| does not shrink"
+        return (f"γ·h_max = {lr * h_max:.3g} ({verdict}): per step y is multiplied by "
                 f"1 − γh_max = {1 - lr * h_max:+.3f}, x by 1 − γh_min = {1 - lr * h_min:+.3f}")
     return caption
 
