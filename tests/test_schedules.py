@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 
+import nbformat
 import pytest
 import torch
 from torch.optim import lr_scheduler
 
+from optimlab.grade import course
 from optimlab.learn import data, schedules
 from optimlab.learn.exercises import warmup_cosine_answer
 from optimlab.learn.schedules import check_warmup_cosine
+from optimlab.optimizers import SPECS
 
 
 # ------------------------------------------------------------------ answers, right and wrong
@@ -171,3 +174,52 @@ def test_spread_and_its_text():
     s = schedules.spread([0.2, 0.4, 0.3])
     assert (s.mean, s.low, s.high) == (pytest.approx(0.3), 0.2, 0.4)
     assert str(s) == "0.300 (seeds 0.200 to 0.400)"
+
+
+# ------------------------------------------------------------------ the race's entrants
+def test_the_race_loads_every_step_function_from_the_solutions_and_none_from_blanks():
+    from optimlab.learn.capstone import EXERCISES, load_step_functions
+
+    solved = load_step_functions(course.ROOT / "solutions")
+    assert list(solved) == list(EXERCISES) == list(schedules.RACE_LR)
+    assert {"radam", "adafactor", "muon", "rprop"} <= set(solved)
+    assert all(loaded.yours for loaded in solved.values()), [str(v) for v in solved.values()]
+    blank = load_step_functions(course.ROOT / "notebooks")
+    assert {loaded.why for loaded in blank.values()} == {"not written yet"}
+    assert all(loaded.step_fn is SPECS[name].step_fn for name, loaded in blank.items())
+
+
+def test_muon_is_loaded_with_the_learners_newton_schulz(tmp_path):
+    from optimlab.learn.capstone import load_one
+
+    src = course.ROOT / "solutions" / "13_muon" / "13_muon.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    (tmp_path / "13_muon").mkdir()
+    assert load_one("muon", course.ROOT / "solutions").yours
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "newton_schulz":
+            cell.source = cell.source.replace("def newton_schulz", "def ns_renamed")
+    nbformat.write(nb, tmp_path / "13_muon" / "13_muon.ipynb")
+    loaded = load_one("muon", tmp_path)
+    assert not loaded.yours and "basic check" in loaded.why
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "newton_schulz":
+            cell.metadata["nbgrader"]["grade_id"] = "elsewhere"
+    nbformat.write(nb, tmp_path / "13_muon" / "13_muon.ipynb")
+    assert load_one("muon", tmp_path).why == "no `newton_schulz` cell in 13_muon.ipynb"
+
+
+def test_muon_with_adamw_splits_matrices_from_biases():
+    made = {}
+
+    def record(kind):
+        def make(params, **kw):
+            made[kind] = ([tuple(p.shape) for p in params], kw)
+            return torch.optim.SGD(params, lr=kw.get("lr", 0.1))
+        return make
+
+    opt = schedules.muon_with_adamw(record("muon"), record("adamw"))(
+        data.digits_network(seed=0).parameters(), lr=0.5)
+    assert made["muon"] == ([(32, 64), (10, 32)], {"lr": 0.5})
+    assert made["adamw"] == ([(32,), (10,)], {"lr": schedules.RACE_LR["adamw"]})
+    assert len(opt.param_groups) == 2
