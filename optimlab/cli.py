@@ -200,7 +200,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_progress(args: argparse.Namespace) -> int:
     """Run the visible checks of your own notebooks and say what is left."""
-    from .learn.progress import format_progress, progress
+    from .learn.progress import format_progress, progress, progress_html
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -212,6 +212,11 @@ def cmd_progress(args: argparse.Namespace) -> int:
         return 2
     print()
     print(format_progress(results))
+    if args.html:
+        out = Path(args.html)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(progress_html(results), encoding="utf-8")
+        print(f"\nreport (HTML): {out}")
     return 0
 
 
@@ -277,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", nargs="?", default="notebooks",
                    help="your notebooks, one folder per assignment (default: notebooks)")
     p.add_argument("--assignment", action="append", help="only this one (repeatable)")
+    p.add_argument("--html", metavar="FILE", nargs="?", const="progress.html",
+                   help="also write a one-page HTML report (default FILE: progress.html)")
     p.set_defaults(func=cmd_progress)
     return parser
 

@@ -9,6 +9,7 @@ script, no asset beside the page, nothing fetched.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from typing import Any
 
@@ -21,6 +22,12 @@ _MATHJAX = re.compile(r"\s*<!-- Load mathjax -->.*?<!-- End of mathjax configura
                       re.S)
 
 
+def available() -> bool:
+    """Whether latex2mathml is installed (without it the page stays nbconvert's, MathJax and
+    all, rather than failing every student's feedback)."""
+    return importlib.util.find_spec("latex2mathml") is not None
+
+
 class FeedbackExporter(HTMLExporter):
     """HTMLExporter whose markdown math is MathML and whose page loads no MathJax."""
 
@@ -28,6 +35,8 @@ class FeedbackExporter(HTMLExporter):
     def markdown2html(self, context: Any, source: str) -> str:
         from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
+        if not available():
+            return HTMLExporter.markdown2html(self, context, source)
         cell = context.get("cell", {})
         path = context.get("resources", {}).get("metadata", {}).get("path", "")
         renderer = renderer_class()(
@@ -38,7 +47,7 @@ class FeedbackExporter(HTMLExporter):
 
     def from_notebook_node(self, nb: Any, resources: Any = None, **kw: Any) -> tuple[str, Any]:
         output, resources = super().from_notebook_node(nb, resources, **kw)
-        return without_mathjax(output), resources
+        return (without_mathjax(output) if available() else output), resources
 
 
 def without_mathjax(page: str) -> str:

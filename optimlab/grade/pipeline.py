@@ -15,7 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import collect, gradebook
 from . import course as nbcourse
@@ -39,8 +39,10 @@ class Pipeline:
 
     Student code runs in kernels limited to ``memory_gb`` of address space and ``timeout``
     seconds per cell; every submission is re-checked outside its kernel. ``progress`` gets a
-    line for each step; with ``progress_bar``, grading a class shows a bar (on stdout) instead
-    of a line per submission.
+    line for each step and each graded submission; with ``progress_bar`` (a terminal), grading
+    shows one tqdm bar over the class instead (students × assignments, naming the submission
+    being graded, with an ETA) on ``bar_file`` (stdout by default), and the steps' lines are
+    written above it.
     """
 
     max_file_bytes: int = collect.MAX_FILE_BYTES
@@ -50,7 +52,8 @@ class Pipeline:
     def __init__(self, course: Path, workdir: Path, db_url: str | None = None,
                  progress: Progress = print, timeout: int | None = None,
                  memory_gb: float = 4.0, sandbox: str = "bwrap",
-                 notebook_timeout: float = 900.0, progress_bar: bool = False) -> None:
+                 notebook_timeout: float = 900.0, progress_bar: bool = False,
+                 bar_file: TextIO | None = None) -> None:
         if sandbox not in ("bwrap", "none"):
             raise ValueError(f"sandbox must be 'bwrap' or 'none', not {sandbox!r}")
         if sandbox == "bwrap":
@@ -63,8 +66,10 @@ class Pipeline:
                                        memory_bytes=int(memory_gb * 1024**3) + 2 * 1024**3)
         self.workdir = workdir.resolve()
         self.db_url = db_url or f"sqlite:///{self.workdir / 'gradebook.db'}"
-        self.say = progress
+        self._say = progress
         self.progress_bar = progress_bar
+        self.bar_file = bar_file
+        self._active: Any = None  # the class's tqdm bar while grade() runs with one
         self.timeout = timeout
         self.late = gradebook.LatePenalties(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -88,11 +93,37 @@ class Pipeline:
     def students(self, assignment: str) -> list[str]:
         return collect.students(self.workdir / "submitted", assignment)
 
+    # ------------------------------------------------------------------ progress
+    def say(self, msg: str) -> None:
+        """A line of progress: through ``progress``, or above the bar while one shows."""
+        if self._active is not None:
+            self._active.write(msg, file=self._active.fp)
+        else:
+            self._say(msg)
+
+    def _bar(self, total: int) -> Any:
+        """The class's progress bar (tqdm), or None for a line per submission."""
+        if not self.progress_bar or total == 0:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc="grading", unit="submission", dynamic_ncols=True,
+                    file=self.bar_file or sys.stdout, mininterval=0.5)
+
     # ------------------------------------------------------------------ grading
     def grade(self, assignments: list[str], jobs: int = 1) -> Report:
         """Autograde every collected submission, ``jobs`` at a time, then write feedback and
         the grades CSV. Each submission runs in its own scratch course folder (see
         :mod:`optimlab.grade.worker`); only this thread writes the gradebook."""
+        self._active = self._bar(sum(len(self.students(a)) for a in assignments))
+        try:
+            return self._grade(assignments, jobs)
+        finally:
+            if self._active is not None:
+                self._active.close()
+            self._active = None
+
+    def _grade(self, assignments: list[str], jobs: int) -> Report:
         problems: list[str] = []
         not_graded: dict[tuple[str, str], str] = {}
         if self.sandbox == "none":
@@ -114,6 +145,8 @@ class Pipeline:
                 if why:
                     problems.append(f"{s}/{a}: not graded: {why}")
                     not_graded[(s, a)] = problems[-1]
+                    if self._active is not None:
+                        self._active.update()
                 else:
                     ready.append(s)
             problems += self._grade_students(a, ready, jobs, step, guard, notes, not_graded)
@@ -146,14 +179,19 @@ class Pipeline:
                                  gradebook=guard.db if guard.active else None)
         master = self.workdir / "source" / assignment
         extensions = gradebook.extensions(self.db_url, assignment)
-        bar = self._bar(step, len(students))
+        bar = self._active
+
+        def one(s: str) -> Graded:
+            if bar is not None:  # name the submission that starts now
+                bar.set_description_str(f"{step} {s}", refresh=False)
+            return grade_submission(template, self.workdir / "submitted" / s / assignment,
+                                    master, s, assignment, timeout=self.timeout,
+                                    extension=extensions.get(s), sandbox=self.sandbox,
+                                    limits=self.limits)
+
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(
-                    grade_submission, template, self.workdir / "submitted" / s / assignment,
-                    master, s, assignment, timeout=self.timeout,
-                    extension=extensions.get(s), sandbox=self.sandbox,
-                    limits=self.limits): s for s in students}
+                futures = {pool.submit(one, s): s for s in students}
                 for done, future in enumerate(as_completed(futures), 1):
                     s = futures[future]
                     try:
@@ -162,6 +200,8 @@ class Pipeline:
                         problems.append(f"{s}/{assignment}: not graded: {type(exc).__name__}: "
                                         f"{exc}")
                         not_graded[(s, assignment)] = problems[-1]
+                        if bar is not None:
+                            bar.update()
                         continue
                     try:
                         problems += result.problems
@@ -175,28 +215,17 @@ class Pipeline:
                         if result.folder is not None:
                             shutil.rmtree(result.folder, ignore_errors=True)
                     if bar is not None:
-                        bar.set_postfix_str(f"{s}, {result.seconds:.0f} s", refresh=False)
+                        bar.set_postfix_str(f"last: {s}, {result.seconds:.0f} s", refresh=False)
                         bar.update()
                     else:
                         self.say(f"{step}: graded {done}/{len(students)} ({s}, "
                                  f"{result.seconds:.0f} s)")
         finally:
-            if bar is not None:
-                bar.close()
             shutil.rmtree(template, ignore_errors=True)
         return problems
 
     def _merge(self, result: Graded, notes: gradebook.WithdrawalNotes) -> None:
         gradebook.merge(self.db_url, result, notes, self.late, self.workdir / "autograded")
-
-    def _bar(self, step: str, total: int) -> Any:
-        """A progress bar over the class (tqdm, on stdout), or None for a line each."""
-        if not self.progress_bar:
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=f"{step}: grading", unit="submission", file=sys.stdout,
-                    dynamic_ncols=True)
 
 
 def known_assignments(course: Path, requested: Iterable[str] | None) -> list[str]:

@@ -102,29 +102,131 @@ def progress(folder: Path, assignments: list[str] | None = None,
     return results
 
 
+def _first_failure(results: list[NotebookProgress]) -> tuple[str, Part] | None:
+    return next(((r.assignment, p) for r in results if not r.problem
+                 for p in r.parts if not p.passed), None)
+
+
+def _points(r: NotebookProgress) -> str:
+    total = sum(p.points for p in r.parts)
+    return f"{sum(p.points for p in r.parts if p.passed):g}/{total:g}"
+
+
+def _mark(r: NotebookProgress) -> str:
+    if r.problem:
+        return "✗"
+    return "✓" if r.parts and r.done == len(r.parts) else "·"
+
+
 def format_progress(results: list[NotebookProgress]) -> str:
-    lines = []
-    first_failure = None
+    """A table (one row per notebook: checks passing, visible points, what is left), then the
+    first failing check's message: what to do next."""
+    from tabulate import tabulate
+
+    rows = []
     for r in results:
         if r.problem:
-            lines.append(f"✗ {r.assignment}: {r.problem}")
+            rows.append([f"✗ {r.assignment}", "", "", r.problem])
             continue
-        total = sum(p.points for p in r.parts)
-        got = sum(p.points for p in r.parts if p.passed)
-        mark = "✓" if r.parts and r.done == len(r.parts) else "·"
-        lines.append(f"{mark} {r.assignment:<22} {r.done}/{len(r.parts)} checks pass "
-                     f"({got:g}/{total:g} visible points)")
-        for p in r.parts:
-            if not p.passed:
-                lines.append(f"    to do: {p.grade_id}")
-                if first_failure is None:
-                    first_failure = (r.assignment, p)
-    if first_failure:
-        a, p = first_failure
+        todo = ", ".join(p.grade_id for p in r.parts if not p.passed)
+        rows.append([f"{_mark(r)} {r.assignment}", f"{r.done}/{len(r.parts)} checks pass",
+                     _points(r), todo])
+    lines = [tabulate(rows, headers=["notebook", "checks", "visible points", "to do"],
+                      tablefmt="simple", disable_numparse=True,
+                      maxcolwidths=[None, None, None, 60])]
+    first = _first_failure(results)
+    if first:
+        a, p = first
         lines.append("")
         lines.append(f"Next: {a} / {p.grade_id}")
         lines.extend("    " + ln for ln in p.message.splitlines())
-    elif results:
+    elif results and not any(r.problem for r in results):
         lines.append("")
         lines.append("Every visible check passes. (Hidden tests run when your work is graded.)")
     return "\n".join(lines)
+
+
+_PAGE_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #1f2328;
+       line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+.sub { color: #59636e; margin-top: 0; }
+section { border: 1px solid #d0d7de; border-radius: 6px; margin: 1em 0; padding: 0.6em 1em; }
+section.done { border-left: 6px solid #1a7f37; }
+section.todo { border-left: 6px solid #bf8700; }
+section.broken { border-left: 6px solid #b42318; }
+h2 { font-size: 1.15em; margin: 0.2em 0 0.4em; display: flex; gap: 1em;
+     justify-content: space-between; }
+h2 .score { font-weight: normal; color: #59636e; white-space: nowrap; }
+table { border-collapse: collapse; width: 100%; }
+td { padding: 0.25em 0.6em 0.25em 0; border-top: 1px solid #eaeef2; vertical-align: top; }
+td.mark { width: 1.5em; font-weight: bold; }
+td.pts { width: 6em; color: #59636e; white-space: nowrap; text-align: right; }
+.ok { color: #1a7f37; } .no { color: #b42318; }
+.hint { background: #fff8c5; border: 1px solid #eed888; border-radius: 4px; padding: 0.4em 0.7em;
+        margin: 0.3em 0 0.2em; }
+.hint pre { margin: 0.2em 0 0; white-space: pre-wrap; overflow-wrap: break-word;
+            font-size: 0.9em; }
+.next { background: #ddf4ff; border: 1px solid #54aeff; border-radius: 6px; padding: 0.6em 1em; }
+footer { color: #59636e; font-size: 0.9em; margin-top: 2em; }
+"""
+
+
+def progress_html(results: list[NotebookProgress], title: str = "Your progress") -> str:
+    """A one-page, self-contained HTML report (inline CSS, no script, nothing fetched): each
+    notebook, each check passed or not, and under the first failing check of a notebook what
+    it said (the mistake it looks like and the hint, when the checker named one)."""
+    from html import escape
+
+    n_parts = sum(len(r.parts) for r in results)
+    n_done = sum(r.done for r in results)
+    out = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+           f"<title>{escape(title)}</title><style>{_PAGE_CSS}</style></head><body>",
+           f"<h1>{escape(title)}</h1>",
+           f'<p class="sub">{n_done} of {n_parts} visible checks pass, in {len(results)} '
+           "notebooks. Hidden tests run when your work is graded.</p>"]
+    first = _first_failure(results)
+    if first:
+        a, p = first
+        out.append(f'<div class="next"><b>Next:</b> {escape(a)} / <code>{escape(p.grade_id)}'
+                   "</code></div>")
+    for r in results:
+        state = "broken" if r.problem else ("done" if _mark(r) == "✓" else "todo")
+        score = "" if r.problem else (f"{r.done}/{len(r.parts)} checks · {_points(r)} "
+                                      "visible points")
+        out.append(f'<section class="{state}" id="{escape(r.assignment)}"><h2>'
+                   f"<span>{escape(_mark(r))} {escape(r.assignment)}</span>"
+                   f'<span class="score">{score}</span></h2>')
+        if r.problem:
+            out.append(f'<div class="hint">{escape(r.problem)}</div>')
+        rows, hinted = [], False
+        for p in r.parts:
+            mark = '<td class="mark ok">✓</td>' if p.passed else '<td class="mark no">✗</td>'
+            hint = ""
+            if not p.passed and not hinted:
+                hinted = True
+                hint = (f'<div class="hint">{_hint_html(p.message)}</div>' if p.message
+                        else "")
+            rows.append(f"<tr>{mark}<td><code>{escape(p.grade_id)}</code>{hint}</td>"
+                        f'<td class="pts">{p.points:g} pt</td></tr>')
+        if rows:
+            out.append("<table>" + "".join(rows) + "</table>")
+        out.append("</section>")
+    out.append("<footer>Written by <code>optimlab progress --html</code>; your notebooks were "
+               "run on copies and not modified.</footer></body></html>")
+    return "\n".join(out)
+
+
+def _hint_html(message: str) -> str:
+    """A failing check's message: its "This looks like" and "Hint" lines set apart."""
+    from html import escape
+
+    named = [ln for ln in message.splitlines() if ln.startswith(("This looks like:", "Hint:"))]
+    rest = [ln for ln in message.splitlines() if ln not in named]
+    parts = []
+    for ln in named:
+        label, _, text = ln.partition(":")
+        parts.append(f"<div><b>{escape(label)}:</b>{escape(text)}</div>")
+    if rest:
+        parts.append(f"<pre>{escape(chr(10).join(rest))}</pre>")
+    return "".join(parts)
