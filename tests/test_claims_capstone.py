@@ -89,13 +89,15 @@ def test_race_lrs_are_those_a_three_seed_sweep_picks_among_their_neighbours(spli
 @pytest.mark.parametrize("name", NEWER)
 def test_the_newer_entrants_rates_beat_their_neighbours_on_the_sweeps_measure(name, split, race):
     """The sweep's measure (schedules.RACE_LR): the mean test accuracy over the three seeds,
-    at the race's γ against γ/3 and 3γ."""
+    at the race's γ against γ/3 and 3γ. Neither neighbour does better by more than the seeds'
+    noise (half a point): Muon's 0.03 leads 0.01 by 0.0015 here, about two test images, a
+    margin float32 rounding on another CPU could flip, so the test does not rest on it."""
     lr = schedules.RACE_LR[name]
     best = _accuracy(race)[name].mean
     for other in (lr / 3, lr * 3):
         runs = schedules.over_seeds(lambda p, o=other: schedules.TORCH[name](p, lr=o),
                                     split=split, **schedules.RACE_RUN)
-        assert spread(r.test_accuracy for r in runs).mean < best, (name, other)
+        assert spread(r.test_accuracy for r in runs).mean < best + 0.005, (name, other)
 
 
 @pytest.mark.slow(seconds=20)
