@@ -130,3 +130,17 @@ def test_progress_is_a_table_with_the_next_step_below():
 def test_progress_when_everything_passes():
     out = format_progress(_results()[:1])
     assert "Every visible check passes" in out
+
+
+def test_progress_html_is_one_self_contained_page():
+    from optimlab.learn.progress import progress_html
+
+    page = progress_html(_results())
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert not re.search(r"<(script|link|img)\b", page)  # nothing to fetch, nothing to run
+    assert page.count("<section") == 3
+    assert "<b>This looks like:</b> lr_decay off by one step." in page
+    assert "<b>Hint:</b> t - 1, not t." in page
+    assert page.count('class="hint"') == 2  # the first failing check's message, and the problem
+    assert "NotImplementedError" not in page  # a second failure in the same notebook: no hint
+    assert "Next:</b> 04_adagrad / <code>check_adagrad_basic</code>" in page
