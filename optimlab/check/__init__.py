@@ -6,7 +6,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -158,8 +158,14 @@ def check(
         # the exception hides the return value, so show the report first; the exception then
         # says only what the report's first lines say (nbgrader shows both, one above the other)
         shown = display and _show(result)
-        raise AssertionError(result.short() if shown else str(result))
+        __tracebackhide__ = True  # IPython and pytest show _fail's three lines, not these
+        _fail(result.short() if shown else str(result))
     return result
+
+
+def _fail(message: str) -> NoReturn:
+    """Fail the test cell: what went wrong is in the message, and in the report above it."""
+    raise AssertionError(message)
 
 
 def _show(result: CheckResult) -> bool:

@@ -169,7 +169,7 @@ _CELL = ("padding:3px 10px 3px 0;text-align:left;vertical-align:top;border:none;
          "border-bottom:1px solid #d0d7de;background:transparent;line-height:1.4")
 _HEAD = "font-weight:bold;white-space:nowrap"
 _PRE = ("margin:0;padding:0;border:none;background:transparent;font-size:95%;"
-        "white-space:pre-wrap;overflow-wrap:break-word;font-family:monospace")
+        "white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;font-family:monospace")
 
 
 def _html_row(c: CaseResult) -> str:
