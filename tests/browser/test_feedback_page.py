@@ -4,6 +4,8 @@ apart, settings unbroken, and the exception under it short."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.test_feedback_html import build_feedback
@@ -76,7 +78,7 @@ def test_feedback_failing_report_reads_well(page, feedback):
     pad = page.evaluate("e => parseFloat(getComputedStyle(e).paddingRight)",
                         cells.nth(1).element_handle())
     assert pad >= 8
-    assert all(a["x"] + a["width"] <= b["x"] + 0.5 for a, b in zip(boxes, boxes[1:]))
+    assert all(a["x"] + a["width"] <= b["x"] + 0.5 for a, b in itertools.pairwise(boxes))
     # each setting stays on one line
     for span in report.locator("tbody tr").first.locator("td").nth(3).locator("span").all():
         box = span.bounding_box()
