@@ -154,3 +154,18 @@ def test_a_test_cell_sees_what_the_test_cells_above_it_imported(tmp_path):
     nbformat.write(new_notebook(cells=cells), master)
     verdicts = judge_notebook(master, tmp_path, SEED)
     assert all(v.passed and v.judged for v in verdicts.values()), verdicts
+
+
+def test_the_judge_shows_nothing_even_inside_ipython(tmp_path, monkeypatch):
+    """An instructor may grade from a notebook: the judge's replays draw no report there, and
+    its verdict keeps the full text (the first wrong value, the mistake's name)."""
+    import IPython
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    assert not record(tmp_path, CHECK_GD, {"gd_step": gd_wrong})
+    verdict = judged(tmp_path, CHECK_GD)
+    assert not verdict.passed and "first wrong" in verdict.message
+    assert len(shown) == 1  # the kernel's own run showed its report; the judge's replay did not

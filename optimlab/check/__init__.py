@@ -169,7 +169,13 @@ def _fail(message: str) -> NoReturn:
 
 
 def _show(result: CheckResult) -> bool:
-    """Display the HTML report when running inside IPython (True); do nothing elsewhere."""
+    """Display the HTML report when running inside IPython (True); do nothing elsewhere, nor
+    while the judge replays a test cell (an instructor may grade from a notebook: the verdicts
+    then keep their full text and nothing is drawn in the instructor's notebook)."""
+    from .recording import judging
+
+    if judging():
+        return False
     try:
         from IPython import get_ipython
         from IPython.display import display

@@ -212,6 +212,12 @@ def _current() -> Scope | None:
     return _scope.get() or _KERNEL_SCOPE[0]
 
 
+def judging() -> bool:
+    """Whether the judge is replaying a test cell here (nothing is shown then)."""
+    scope = _current()
+    return scope is not None and scope.replay
+
+
 def _ipython() -> Any:
     with contextlib.suppress(Exception):
         from IPython import get_ipython
