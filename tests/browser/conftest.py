@@ -45,6 +45,23 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def open_offline(page, path) -> list[str]:
+    """Open ``path`` from disk with every non-file request aborted; the requests it tried."""
+    tried: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            tried.append(r.request.url)
+            r.abort()
+
+    page.context.route("**/*", route)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return tried
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     try:

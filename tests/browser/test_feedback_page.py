@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_feedback_html import build_feedback
 
-from .conftest import screenshot
+from .conftest import open_offline, screenshot
 
 MATHML = "http://www.w3.org/1998/Math/MathML"
 
@@ -18,23 +18,6 @@ MATHML = "http://www.w3.org/1998/Math/MathML"
 @pytest.fixture(scope="module")
 def feedback(tmp_path_factory):
     return build_feedback(tmp_path_factory.mktemp("feedback"))
-
-
-def open_offline(page, path) -> list[str]:
-    """Open ``path`` from disk with every non-file request aborted; the requests it tried."""
-    tried: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            tried.append(r.request.url)
-            r.abort()
-
-    page.context.route("**/*", route)
-    page.goto(path.as_uri())
-    page.wait_for_load_state("load")
-    return tried
 
 
 @pytest.mark.slow(seconds=40)

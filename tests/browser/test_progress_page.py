@@ -12,7 +12,7 @@ from optimlab.cli import main
 from optimlab.grade.course import ROOT, course_dir, masters
 from optimlab.grade.scratch import solution_code, submission_with
 
-from .conftest import screenshot
+from .conftest import open_offline, screenshot
 
 
 @pytest.mark.slow(seconds=30)
@@ -31,17 +31,7 @@ def test_progress_page(page, tmp_path, capsys):
     assert main(["progress", str(mine), "--html", str(report)]) == 0
     assert f"report (HTML): {report}" in capsys.readouterr().out
 
-    tried: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            tried.append(r.request.url)
-            r.abort()
-
-    page.context.route("**/*", route)
-    page.goto(report.as_uri())
+    tried = open_offline(page, report)
     assert tried == []
     sections = page.locator("section")
     assert sections.count() == 2
