@@ -40,7 +40,9 @@ class JupyterLab:
     log: Path
 
     def lab_url(self, path: str = "") -> str:
-        return f"{self.url}/lab/tree/{path}?token={self.token}"
+        """JupyterLab with ``path`` open and nothing else: ``reset`` drops the tabs an earlier
+        page left in the server's workspace."""
+        return f"{self.url}/lab/tree/{path}?reset&token={self.token}"
 
     def page_url(self, path: str) -> str:
         sep = "&" if "?" in path else "?"
@@ -128,7 +130,12 @@ def stop(proc: subprocess.Popen) -> None:
 def open_notebook(page, lab: JupyterLab, path: str) -> None:
     """Open ``path`` (relative to the lab's root) and wait until its kernel is idle."""
     page.goto(lab.lab_url(path))
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
+    page.wait_for_function(
+        """(path) => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            return !!(w && w.context && w.context.path === path && w.context.isReady
+                      && w.content && w.content.widgets.length > 0);
+        }""", arg=path, timeout=90_000, polling=250)
     wait_idle(page)
 
 
