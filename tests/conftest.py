@@ -25,7 +25,8 @@ def device(request) -> str:
 # ------------------------------------------------------------------ scheduling under -n
 #: Files of end-to-end tests that share nothing between tests: under ``--dist loadfile`` each
 #: of their tests is its own unit of work, so that two of them can run on two workers.
-SPLIT_FILES = {"tests/test_course.py", "tests/test_hostile.py", "tests/test_pipeline.py"}
+SPLIT_FILES = {"tests/test_course.py", "tests/test_hostile.py", "tests/test_pipeline.py",
+               "tests/test_portable_outputs.py"}
 
 
 def cost(item: pytest.Item) -> float:

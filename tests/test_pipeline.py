@@ -28,7 +28,7 @@ def test_demo_class_end_to_end_and_regrade(tmp_path):
     submissions = write_class(COURSE, tmp_path / "submissions")
     pipe = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None, sandbox=SANDBOX)
     assert pipe.collect_folder(submissions, ASSIGNMENTS) == []
-    report = pipe.grade(ASSIGNMENTS)
+    report = pipe.grade(ASSIGNMENTS, jobs=2)
     got = {}
     for row in report.rows:
         got.setdefault(row.student, {})[row.assignment] = row.score
@@ -55,7 +55,7 @@ def test_demo_class_end_to_end_and_regrade(tmp_path):
     assert "ada_complete" in table and "26/26" in table and "missing" in table
     # grading again changes nothing
     again = Pipeline(COURSE, tmp_path / "nbgrader", progress=lambda msg: None,
-                     sandbox=SANDBOX).grade(ASSIGNMENTS)
+                     sandbox=SANDBOX).grade(ASSIGNMENTS, jobs=2)
     assert again.scores() == report.scores()
     assert not (ROOT / "notebooks" / "gradebook.db").exists()
 
