@@ -7,6 +7,7 @@ import pytest
 from nbgrader.utils import is_solution
 
 from optimlab.grade.course import ROOT, masters
+from optimlab.grade.demo import MISTAKES as DEMO_MISTAKES
 from optimlab.grade.scratch import solution_code
 
 from .conftest import screenshot
@@ -22,11 +23,11 @@ from .lab import (
 
 FIRST = "notebooks/00_training/00_training.ipynb"
 COURSE = ROOT / "course"
-#: demo's and the grading test's catalogued mistake in 07: amsgrad's running max never read
-AMSGRAD_IGNORED = ('        v = state["max_exp_avg_sq"]\n', "")
+#: the demo class's catalogued mistake in 07: amsgrad's running max never read
+AMSGRAD_IGNORED = DEMO_MISTAKES[("07_adam", "adam_step")]
 #: Validate runs a whole notebook: a short one, with the grading test's mistake in it
 VALIDATED = "04_adagrad"
-VALIDATED_MISTAKE = ("adagrad_step", "(t - 1) * lr_decay", "t * lr_decay")
+VALIDATED_MISTAKE = DEMO_MISTAKES[(VALIDATED, "adagrad_step")]  # lr_decay off by one step
 
 
 def solution(assignment: str, grade_id: str) -> str:
@@ -140,7 +141,7 @@ def test_validate_button(learner_lab, page):
     """nbgrader's Validate on a release notebook: a wrong answer names the failing test; the
     solution passes."""
     path = write_release(learner_lab.root, VALIDATED, solved=True,
-                         mistakes={VALIDATED_MISTAKE[0]: VALIDATED_MISTAKE[1:]})
+                         mistakes={"adagrad_step": VALIDATED_MISTAKE})
     open_notebook(page, learner_lab, path)
     text = _validate(page)
     screenshot(page, "validate_wrong_answer")

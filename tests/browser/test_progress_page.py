@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import shutil
 
-import nbformat
 import pytest
 
 from optimlab.cli import main
 from optimlab.grade.course import ROOT, course_dir, masters
-from optimlab.grade.scratch import solution_code, submission_with
+from optimlab.grade.demo import notebook_for
 
 from .conftest import open_offline, screenshot
 
@@ -20,13 +19,10 @@ def test_progress_page(page, tmp_path, capsys):
     mine = tmp_path / "notebooks"
     for a in ("01_gradient_descent", "04_adagrad"):
         shutil.copytree(ROOT / "notebooks" / a, mine / a)
-    (m01,) = masters(course_dir(), "01_gradient_descent")
-    nbformat.write(submission_with(m01), mine / "01_gradient_descent" / m01.name)
-    (m04,) = masters(course_dir(), "04_adagrad")  # one catalogued mistake: lr_decay off by one
-    cell = next(c for c in nbformat.read(m04, as_version=4).cells
-                if c.metadata.get("nbgrader", {}).get("grade_id") == "adagrad_step")
-    wrong = solution_code(cell.source).replace("(t - 1) * lr_decay", "t * lr_decay")
-    nbformat.write(submission_with(m04, {"adagrad_step": wrong}), mine / "04_adagrad" / m04.name)
+    # 01 complete; 04 with the demo class's catalogued mistake: lr_decay off by one step
+    for a, kind in (("01_gradient_descent", "solution"), ("04_adagrad", "mistake")):
+        (master,) = masters(course_dir(), a)
+        (mine / a / master.name).write_text(notebook_for(course_dir(), a, kind), encoding="utf-8")
     report = tmp_path / "report" / "progress.html"
     assert main(["progress", str(mine), "--html", str(report)]) == 0
     assert f"report (HTML): {report}" in capsys.readouterr().out
