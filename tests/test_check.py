@@ -12,6 +12,7 @@ from optimlab.optimizers.registry import SPECS
 
 from .learners import broken
 from .learners.correct import CORRECT
+from .learners.interactions import WRONG_TOGETHER
 
 NAMES = list(SPECS)
 # optimizers with more to get wrong than a learning rate
@@ -293,3 +294,54 @@ def test_a_bare_check_skips_the_groups_a_function_cannot_take_and_says_so():
     assert "skipped" in str(result) and "`decoupled_weight_decay`" in result._repr_html_()
     named = run(adam_without_decoupling, "adam", "decoupled_weight_decay", allow_reference=True)
     assert not named.passed and named.failures[0].kind == "signature"
+
+
+# ------------------------------------------------------------------ two flags together
+@pytest.mark.parametrize(("name", "group", "fn"), WRONG_TOGETHER,
+                         ids=[fn.__name__ for _, _, fn in WRONG_TOGETHER])
+def test_a_feature_wrong_only_beside_another_fails_that_groups_hidden_check(name, group, fn):
+    """Every visible group passes, and so does each group's hidden twins alone; the hidden
+    check of ``group`` also runs it beside the groups taught before it, and fails there."""
+    assert run(fn, name).passed
+    assert run(fn, name, group).passed
+    result = run(fn, name, group, hidden=True)
+    assert not result.passed
+    assert all(", with " in r.case.name for r in result.failures), str(result)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_groups_hidden_check_with_its_interactions_accepts_the_reference(name):
+    step = getattr(ref, f"{name}_step")
+    for group, grp in groups_for(name).items():
+        if grp.hidden:
+            continue
+        result = run(step, name, group, hidden=True, allow_reference=True)
+        assert result.passed, str(result)
+        joined = [c for c in result.cases if ", with " in c.case.name]
+        assert all(c.case.group == group for c in joined)
+
+
+def test_interactions_join_each_group_with_those_before_it_where_torch_takes_them():
+    names = {c.name for c in check_select_hidden("sgd", "nesterov")}
+    assert {"nesterov, with weight_decay (hidden, float32)",
+            "nesterov, with maximize (hidden, float64)"} <= names
+    names = {c.name for c in check_select_hidden("rmsprop", "momentum")}
+    assert "momentum, with centered (hidden, float32)" in names
+    assert not [c for c in check_select_hidden("adam", "basic") if ", with " in c.name]
+    spec = SPECS["sgd"]
+    assert not spec.accepts({"momentum": 0.9, "dampening": 0.5, "nesterov": True})
+    assert spec.accepts({"momentum": 0.9, "nesterov": True, "maximize": True})
+
+
+def check_select_hidden(name, group):
+    from optimlab.optimizers.cases import interactions
+    return interactions(groups_for(name), group)
+
+
+@pytest.mark.parametrize(("name", "fn"), [(n, f) for n, fs in CORRECT.items() for f in fs],
+                         ids=lambda x: getattr(x, "__name__", x))
+def test_correct_styles_pass_every_groups_hidden_check_with_its_interactions(name, fn):
+    for group, grp in groups_for(name).items():
+        if not grp.hidden and check_select_hidden(name, group):
+            result = run(fn, name, group, hidden=True)
+            assert result.passed, str(result)

@@ -177,3 +177,26 @@ def test_textbook_nadam_first_steps_are_about_1_4_times_torchs():
             assert -p.item() / lr == pytest.approx(1 + 0.1 * mu(2) / (1 - mu(1) * mu(2)),
                                                    rel=1e-6)
             assert -p.item() / lr == pytest.approx(1.06, abs=0.005)
+
+
+@functools.cache
+def spirals_last_loss(name: str) -> float:
+    make = {"adam": lambda p: torch.optim.Adam(p, lr=1e-2),
+            "nadam": lambda p: torch.optim.NAdam(p, lr=1e-2),
+            "nadam psi=1": lambda p: torch.optim.NAdam(p, lr=1e-2, momentum_decay=1.0),
+            "adam beta1=0.45": lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.45, 0.999))}
+    losses, _ = problems.train_spirals(make[name])
+    return losses[-1]
+
+
+def test_on_the_spirals_adam_ends_lower_than_nadam_because_of_nadams_low_early_momentum():
+    """Notebook 10, after the spirals run: Adam ends several times lower than NAdam at the same
+    γ; NAdam with ψ = 1 (μ_t near β₁ within ~50 steps) ends close to Adam, and Adam with NAdam's
+    early μ (β₁ = 0.45) ends far from it."""
+    adam, nadam = spirals_last_loss("adam"), spirals_last_loss("nadam")
+    assert nadam > 3 * adam
+    assert spirals_last_loss("nadam psi=1") < 2 * adam < nadam / 1.5
+    assert spirals_last_loss("adam beta1=0.45") > 2 * adam
+    mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 0.004)) for t in (1, 300)]
+    assert 0.45 <= mu[0] < mu[1] < 0.48  # "between 0.45 and 0.47"
+    assert 0.9 * (1 - 0.5 * 0.96 ** 50) > 0.83  # ψ = 1: "about 0.85 by step 50"

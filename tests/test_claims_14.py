@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 
+import pytest
 import torch
 
 from optimlab.learn import data, problems
@@ -173,6 +174,25 @@ def two_steps(sparse, make):
 def test_sparse_adam_moves_only_the_batch_rows():
     assert two_steps(True, lambda p: torch.optim.SparseAdam(p, lr=0.1)) == [[1, 3], [4]]
     assert two_steps(False, lambda p: torch.optim.Adam(p, lr=0.1)) == [[1, 3], [1, 3, 4]]
+
+
+def test_sparse_adam_adds_eps_to_the_uncorrected_root_and_counts_the_optimizers_steps():
+    """"ε added to √v before the correction … the bias correction of the optimizer's step count":
+    a row seen for the first time at step 3 moves by γ·√(1−β₂³)/(1−β₁³)·m/(√v+ε), where Adam
+    would add ε to √v̂."""
+    lr, (b1, b2), eps = 0.1, (0.9, 0.999), 1e-6
+    theta = torch.zeros(3, 2, dtype=F64, requires_grad=True)
+    opt = torch.optim.SparseAdam([theta], lr=lr, betas=(b1, b2), eps=eps)
+    g = torch.tensor([1e-5, 1.0], dtype=F64)
+    for row in (0, 0, 2):  # row 2 first shows up at step 3
+        theta.grad = torch.sparse_coo_tensor([[row, row], [0, 1]], g, (3, 2))
+        opt.step()
+    m, v = (1 - b1) * g, (1 - b2) * g**2
+    sparse = -lr * math.sqrt(1 - b2**3) / (1 - b1**3) * m / (v.sqrt() + eps)
+    adam = -lr * (m / (1 - b1**3)) / ((v / (1 - b2**3)).sqrt() + eps)
+    torch.testing.assert_close(theta.detach()[2], sparse, rtol=1e-12, atol=0)
+    assert abs(float(sparse[0] - adam[0])) > 0.1 * abs(float(adam[0]))  # √v ≈ ε: they differ
+    assert float(sparse[1] - adam[1]) == pytest.approx(0, abs=1e-3 * abs(float(adam[1])))
 
 
 # ------------------------------------------------------------------ L-BFGS

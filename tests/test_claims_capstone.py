@@ -63,51 +63,57 @@ def _accuracy(race):
 
 
 @pytest.mark.slow(seconds=20)
-def test_tuned_optimizers_but_rprop_end_within_one_point_closer_than_most_ones_seeds(race):
+def test_tuned_optimizers_but_rprop_end_within_a_point_no_further_apart_than_seeds(race):
     accuracy = _accuracy(race)
     others = {name: a for name, a in accuracy.items() if name != "rprop"}
     means = [a.mean for a in others.values()]
     widest = max(a.high - a.low for a in accuracy.values())
     assert len(others) == 11  # "the eleven means"
     assert min(means) > 0.95  # "about 97-98 %"
-    assert min(means) >= 0.97 and max(means) <= 0.98
-    assert max(means) - min(means) < 0.01 < widest
-    # "closer together than most optimizers' own seeds"
-    wider = [name for name, a in accuracy.items() if a.high - a.low > max(means) - min(means)]
-    assert len(wider) > len(accuracy) / 2, wider
+    assert min(means) > 0.965 and max(means) <= 0.98  # "about 97-98 %"
+    assert max(means) - min(means) < min(0.012, widest)  # "within about one point", "no
+    # further apart than one optimizer's own seeds can be"
 
 
-def test_race_lrs_are_those_a_three_seed_sweep_picks_among_their_neighbours(split):
-    """The race's Adam rate: 10⁻² ends lower than 3·10⁻³ in every seed (the sweep's step)."""
-    def final(lr):
-        return [r.train_loss for r in schedules.over_seeds(
-            lambda p: torch.optim.Adam(p, lr=lr), split=split, **schedules.RACE_RUN)]
-    assert all(a < b for a, b in zip(final(schedules.RACE_LR["adam"]), final(3e-3), strict=True))
+@pytest.fixture(scope="module")
+def validation():
+    return data.digits_validation()
 
 
-@pytest.mark.slow(seconds=20)
-@pytest.mark.parametrize("name", NEWER)
-def test_the_newer_entrants_rates_beat_their_neighbours_on_the_sweeps_measure(name, split, race):
-    """The sweep's measure (schedules.RACE_LR): the mean test accuracy over the three seeds,
-    at the race's γ against γ/3 and 3γ. Neither neighbour does better by more than the seeds'
-    noise (half a point): Muon's 0.03 leads 0.01 by 0.0015 here, about two test images, a
-    margin float32 rounding on another CPU could flip, so the test does not rest on it."""
+@pytest.mark.slow(seconds=60)
+@pytest.mark.parametrize("name", list(schedules.RACE_LR))
+def test_each_race_rate_is_the_validation_sweeps_pick_among_its_neighbours(name, validation):
+    """``schedules.sweep`` on the validation split (never the test set): the race's γ against
+    its neighbours on the sweep's grid. A neighbour may lead by no more than the seeds' noise
+    (half a point, about four validation images over three seeds), a margin float32 rounding on
+    another CPU could flip, so the test does not rest on the exact pick."""
     lr = schedules.RACE_LR[name]
-    best = _accuracy(race)[name].mean
-    for other in (lr / 3, lr * 3):
-        runs = schedules.over_seeds(lambda p, o=other: schedules.TORCH[name](p, lr=o),
-                                    split=split, **schedules.RACE_RUN)
-        assert spread(r.test_accuracy for r in runs).mean < best + 0.005, (name, other)
+    grid = schedules.SWEEP_LRS
+    i = grid.index(lr)
+    scores = schedules.sweep(name, grid[max(0, i - 1):i + 2], split=validation)
+    assert len(scores) == (2 if i in (0, len(grid) - 1) else 3)
+    assert all(acc < scores[lr] + 0.005 for acc in scores.values()), (name, scores)
+
+
+def test_the_sweep_measures_on_the_validation_split_by_default(validation):
+    """Its default data is the validation split, whose images all come from the race's training
+    set (tests/test_data.py); and its rule: the best mean, the smaller γ on a tie."""
+    got = schedules.sweep("adam", [1e-2], seeds=[0])
+    run = schedules.run(lambda p: torch.optim.Adam(p, lr=1e-2), split=validation,
+                        **schedules.RACE_RUN)
+    assert got == {1e-2: run.test_accuracy}
+    assert validation.held == "validation"
+    assert schedules.pick({0.01: 0.9, 0.03: 0.95, 0.1: 0.95}) == 0.03
 
 
 @pytest.mark.slow(seconds=20)
-def test_muons_training_loss_ends_five_times_lower_than_any_other_its_accuracy_no_better(
-        race):
+def test_the_eleven_training_losses_differ_tenfold_their_accuracies_do_not_follow(race):
     last = {name: spread(r.history.train_loss[-1] for r in runs).mean
-            for name, runs in race.items()}
-    assert all(last["muon"] < last[name] / 5 for name in last if name != "muon"), last
-    means = sorted(a.mean for name, a in _accuracy(race).items() if name != "rprop")
-    assert _accuracy(race)["muon"].mean <= means[len(means) // 2]  # "no better": median
+            for name, runs in race.items() if name != "rprop"}
+    assert min(last, key=last.get) == "adafactor" and max(last, key=last.get) == "rmsprop"
+    assert last["rmsprop"] > 10 * last["adafactor"]
+    accuracy = _accuracy(race)
+    assert abs(accuracy["rmsprop"].mean - accuracy["adafactor"].mean) < 0.005
 
 
 @pytest.mark.slow(seconds=20)
@@ -115,7 +121,7 @@ def test_rprop_ends_two_points_below_with_the_highest_training_loss(race):
     """Notebook 14's prediction, on the race's minibatches."""
     accuracy = _accuracy(race)
     others = min(a.mean for name, a in accuracy.items() if name != "rprop")
-    assert 0.01 < others - accuracy["rprop"].mean < 0.03  # "about two points lower"
+    assert 0.02 < others - accuracy["rprop"].mean < 0.04  # "about three points lower"
     last = {name: spread(r.history.train_loss[-1] for r in runs).mean
             for name, runs in race.items()}
     assert max(last, key=last.get) == "rprop"
@@ -249,14 +255,30 @@ def test_after_the_warm_up_the_loss_still_spikes_above_5_in_one_seed(warm):
 
 
 @pytest.mark.slow(seconds=5)
-def test_with_torchs_adam_the_warm_up_runs_end_about_three_points_higher(warm):
-    """torch.optim.Adam's arithmetic: about three points, every seed above the other's range.
-    (The learner's step functions, rounding differently, gave the opposite order: the notebook
-    says the end of these runs is chaotic and not a reliable gain.)"""
-    hot = [r.test_accuracy for r in warm[True]]
-    cold = [r.test_accuracy for r in warm[False]]
-    assert 0.02 < sum(hot) / 3 - sum(cold) / 3 < 0.04
-    assert min(hot) > max(cold)
+def test_at_this_rate_a_nudge_in_the_last_bit_moves_the_end_by_points(warm, split,
+                                                                      monkeypatch):
+    """"Neither is reliably ahead": every initial weight moved by one unit in the last place
+    (torch.nextafter) moves some run's final test accuracy by more than a point, so which
+    schedule ends ahead is rounding, not a property of the warm-up."""
+    made = data.digits_network
+
+    def nudged(seed: int = 0, hidden: int = 32) -> torch.nn.Module:
+        model = made(seed=seed, hidden=hidden)
+        with torch.no_grad():
+            for q in model.parameters():
+                q.copy_(torch.nextafter(q, torch.full_like(q, math.inf)))
+        return model
+
+    monkeypatch.setattr(data, "digits_network", nudged)
+    again = {w: schedules.warmup_runs(torch.optim.Adam, w, split=split) for w in (False, True)}
+    moved = [abs(a.test_accuracy - b.test_accuracy)
+             for w in (False, True) for a, b in zip(warm[w], again[w], strict=True)]
+    assert max(moved) > 0.01, moved  # "single runs end more than a point apart"
+
+    def gap(runs):
+        return (spread(r.test_accuracy for r in runs[True]).mean
+                - spread(r.test_accuracy for r in runs[False]).mean)
+    assert abs(gap(warm) - gap(again)) > 0.01, (gap(warm), gap(again))  # "the gap ... moves"
 
 
 @pytest.mark.slow(seconds=8)

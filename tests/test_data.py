@@ -22,6 +22,22 @@ def test_digits_split_is_disjoint_reproducible_and_standardized_on_train_only():
     assert split.X_test.mean(0).abs().max() > 1e-3  # ...and not with the test set's
 
 
+def test_validation_split_is_carved_from_the_training_set_and_never_sees_the_test_set():
+    val = data.digits_validation()
+    assert (len(val.y_train), len(val.y_test), val.held) == (1078, 270, "validation")
+    assert "270 validation" in repr(val) and "449 test" in repr(data.digits())
+    X, y = data._digits_arrays()
+    test, train = data._split_indices(len(X), 0.25, 0)
+    held, rest = data._split_indices(len(train), 0.2, 1)
+    assert torch.equal(val.y_test, y[train[held]]) and torch.equal(val.y_train, y[train[rest]])
+    assert torch.equal(data.digits().y_test, y[test])
+    assert sorted([*train[held].tolist(), *train[rest].tolist()]) == sorted(train.tolist())
+    assert not set(train.tolist()) & set(test.tolist())
+    assert val.X_train.mean(0).abs().max() < 1e-5  # its own, smaller training set's statistics
+    assert val.X_test.mean(0).abs().max() > 1e-3
+    torch.testing.assert_close(data.digits_validation().X_test, val.X_test, rtol=0, atol=0)
+
+
 def test_minibatches_cover_every_example_once_per_epoch():
     split = data.digits()
     batches = list(data.minibatches(split.X_train, split.y_train, 64, torch.Generator()))

@@ -57,12 +57,12 @@ def test_compare_runs_accepts_a_run_that_drifts_late(capsys):
     yours = [*theirs[:-1], 0.105]  # 5 % apart at the end, as float32 on another CPU can be
     problems.compare_runs(yours, theirs, (0.97, 0.98))
     assert capsys.readouterr().out == (
-        "spirals: final loss yours 0.1050, torch 0.1000; accuracy yours 0.970, torch 0.980\n")
+        "spirals: last step's loss yours 0.1050, torch 0.1000; accuracy yours 0.970, torch 0.980\n")
 
 
 @pytest.mark.parametrize(("yours", "accuracy", "says"), [
     ([1.0, 0.99, *run(0.1)[2:]], None, "parts from torch's at step 2"),
-    ([*run(0.1)[:-1], 0.2], None, "final loss 0.2 is not within 10% of torch's 0.1"),
+    ([*run(0.1)[:-1], 0.2], None, "last step's loss 0.2 is not within 10% of torch's 0.1"),
     (run(0.1), (0.90, 0.98), "accuracy 0.900 is not within 0.03"),
     (run(0.1)[:-1], None, "49 losses, torch's 50"),
 ])

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import torch
 
 from ..optimizers.cases import Case, Group
+from ..optimizers.cases import interactions as _interactions
 from ..optimizers.cases import select as _select
 from ..optimizers.mistakes import Mistake
 from ..optimizers.registry import get_spec
@@ -122,9 +123,12 @@ def check(
         accepted = produce("accepts", lambda: _accepted(fn))
         skipped = _groups_it_cannot_take(spec.groups, accepted)
         groups = [g for g, grp in spec.groups.items() if not grp.hidden and g not in skipped]
-    cases: list[Case] = select(
-        spec.name, list(groups) if isinstance(groups, (list, tuple)) else groups, hidden
-    )
+    names = [groups] if isinstance(groups, str) else list(groups)
+    cases: list[Case] = select(spec.name, names, hidden)
+    if hidden:  # each feature beside those taught before it, where the function takes them
+        takes = produce("accepts", lambda: _accepted(fn))
+        cases += [c for g in names for c in _interactions(spec.groups, g)
+                  if (takes is None or set(c.hyper) <= set(takes)) and spec.accepts(c.hyper)]
     name = getattr(fn, "__name__", repr(fn))
     start = time.perf_counter()
     results: list[CaseResult] = []

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..optimizers.adapter import returned_instead_of_updating, written_marks
 from ..optimizers.cases import Case
 from ..optimizers.mistakes import NOT_IN_PLACE, SHARED_STATE, Mistake
 from ..optimizers.registry import Impl, OptimizerSpec
@@ -157,6 +158,7 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                 shape, dtype, device = p.shape, p.dtype, p.device
                 where = {"step": t, "tensor": i, "shape": tuple(shape)}
                 watch = watch_kernels(hits) if t in watched or watch_all_steps else nullcontext()
+                before = written_marks(p)
                 try:
                     with watch:
                         out = fn(p, grad, states[i], **kwargs)
@@ -169,10 +171,11 @@ def learner_trajectory(fn: Callable[..., Any], spec: OptimizerSpec, case: Case,
                 if hits and not allow_reference:
                     raise ShortcutUsed(f"your function called {hits[0]}; the exercise is to "
                                        "write the update yourself")
-                if out is not None and out is not p:
-                    raise LearnerFailed("returned", f"your function returned a "
-                                        f"{type(out).__name__} at step {t}; it must update "
-                                        "`param` in place and return None", **where)
+                if returned_instead_of_updating(out, p, written_marks(p) != before):
+                    raise LearnerFailed("returned", f"your function returned a new tensor at "
+                                        f"step {t} and left `param` as it was; it must update "
+                                        "`param` in place (param.sub_(...), param.copy_(...))",
+                                        **where)
                 if not (torch.equal(grad.to_dense(), g.to_dense()) if g.is_sparse
                         else torch.equal(grad, g)):
                     raise LearnerFailed("grad_modified", f"your function changed `grad` in place "
@@ -268,6 +271,16 @@ def compare_state(got: dict[str, Any], want: dict[str, Any], rtol: float, atol: 
             return (f"state[{key!r}] differs from torch's (its parameters match): torch's "
                     f"{key} holds something else; see the algorithm box")
     return None
+
+
+#: A float64 run this close to torch's, and no closer, has float32 somewhere, or a small slip.
+NEAR_FLOAT32 = (1e-5, 1e-7)
+NEAR_FLOAT32_NOTE = (
+    "close to torch's (within about 1e-5), but a float64 run should agree to about 1e-12: "
+    "something is computed in float32, e.g. a step count or constant made with "
+    "`torch.tensor(...)` or `torch.zeros(...)` without a dtype, or `torch.where(mask, 1.2, "
+    "0.5)` with Python numbers (both float32 by default; keep the parameter's dtype, or use "
+    "Python floats); or eps sits in a slightly different place than in torch's formula")
 
 
 def state_precision_note(states: list[dict[str, Any]], params: list[Tensor], first: int = 0,
@@ -507,6 +520,9 @@ def run_case(fn: Callable[..., Any], spec: OptimizerSpec, case: Case, *, device:
         if not result.message:
             result.message = state_precision_note(got.states, problem.params, first["tensor"],
                                                   spec.float32_state) or ""
+        if (not result.message and case.dtype == torch.float64
+                and compare(got, wants[impl], *NEAR_FLOAT32).ok):
+            result.message = NEAR_FLOAT32_NOTE
         if explain:
             result.mistakes = name_mistakes(fn, spec, case, device=device,
                                             time_limit_s=time_limit_s,

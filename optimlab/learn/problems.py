@@ -165,13 +165,14 @@ def compare_runs(yours: list[float], theirs: list[float],
     """Print how your training run ended beside torch's, and assert that they agree.
 
     The claim is what a float32 run can promise on any CPU: the first ``early_steps`` losses
-    agree to ``early_rtol`` (a wrong step function parts at once), and the final losses agree
+    agree to ``early_rtol`` (a wrong step function parts at once), and the last losses agree
     to ``rtol``·torch's + ``atol`` and the accuracies to ``accuracy_tol``. Not to the digit:
     a long run amplifies rounding differences, and torch's vectorized kernels round
     differently on each CPU (AVX2, AVX-512, ARM). Cells that print these numbers are tagged
     ``nbval-ignore-output``; this assertion is what the tests check there.
     """
-    line = f"{label}: final loss yours {yours[-1]:.4f}, torch {theirs[-1]:.4f}"
+    # the last step's loss: with minibatches, that of the last minibatch, not of the data set
+    line = f"{label}: last step's loss yours {yours[-1]:.4f}, torch {theirs[-1]:.4f}"
     if accuracy is not None:
         line += f"; accuracy yours {accuracy[0]:.3f}, torch {accuracy[1]:.3f}"
     print(line)
@@ -186,7 +187,7 @@ def compare_runs(yours: list[float], theirs: list[float],
         f"({yours[int(parted[0])]:.6g} against {theirs[int(parted[0])]:.6g}): "
         "your step function does not do what torch's does")
     assert abs(yours[-1] - theirs[-1]) <= rtol * abs(theirs[-1]) + atol, (
-        f"{label}: your final loss {yours[-1]:.4g} is not within {rtol:.0%} of torch's "
+        f"{label}: your last step's loss {yours[-1]:.4g} is not within {rtol:.0%} of torch's "
         f"{theirs[-1]:.4g}")
     if accuracy is not None:
         assert abs(accuracy[0] - accuracy[1]) <= accuracy_tol, (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -147,6 +149,14 @@ def _absolute_step(lr: Scalar, eps2: float, param: Tensor, t: float) -> Scalar:
     return min(lr, 1 / (t**0.5))
 
 
+def _rms_after_decay(param: Tensor, grad: Tensor, state: dict, *, lr: Scalar = 1e-2,
+                     weight_decay: float = 0.0, **hyper: Any) -> None:
+    """The decay first, then α from RMS(θ) of the decayed θ, where torch measures it before."""
+    if weight_decay != 0:
+        param.mul_(1 - as_scalar(lr) * weight_decay)
+    adafactor_step(param, grad, state, lr=lr, **hyper)
+
+
 def _decay_with_alpha(param: Tensor, state: dict, hyper: dict, memo: dict) -> None:
     """θ·(1 − α·λ): the relative step used for weight decay, where torch uses γ."""
     t = state["step"].item() + 1 if state else 1
@@ -184,11 +194,15 @@ SPECS = [
                     "its rows, dim −2. Over dim −1 each row is divided by itself, leaving C.",
                     edit(adafactor_step, factored_second_moment=_mean_on_wrong_axis)),
             Mistake("no_row_normalization", "R·C not divided by mean(R)",
-                    "v̂ = R·C / mean(R): without the division v̂ is too large by the mean row "
-                    "factor.", edit(adafactor_step, factored_second_moment=_not_normalized)),
+                    "v̂ = R·C / mean(R): without the division v̂ is off by the factor mean(R) "
+                    "(≪ 1 for small gradients: v̂ too small, the steps too large).",
+                    edit(adafactor_step, factored_second_moment=_not_normalized)),
             Mistake("no_update_clipping", "the update's RMS not clipped by d",
                     "torch divides the update by max(1, RMS(u)/d).",
                     edit(adafactor_step, clipped_scale=_no_clip)),
+            Mistake("rms_after_decay", "RMS(θ) measured after the weight decay",
+                    "torch computes α = max(ε₂, RMS(θ))·ρ from θ *before* the decay "
+                    "θ ← θ·(1 − γλ), then decays, then steps.", _rms_after_decay),
             Mistake("absolute_step", "the step not scaled by RMS(θ)",
                     "torch's step is relative: α = max(ε₂, RMS(θ))·min(γ, 1/√t).",
                     edit(adafactor_step, relative_step=_absolute_step)),

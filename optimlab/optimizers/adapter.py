@@ -105,8 +105,9 @@ class StepFunctionOptimizer(Optimizer):
                     continue
                 if p.grad.is_sparse and not getattr(self.step_fn, "sparse_grads", False):
                     raise RuntimeError(f"{self.step_fn.__name__} does not support sparse gradients")
+                before = written_marks(p)
                 out = self.step_fn(p, p.grad, self.state[p], **hyper)
-                if out is not None and out is not p:
+                if returned_instead_of_updating(out, p, written_marks(p) != before):
                     raise TypeError(
                         f"{self.step_fn.__name__} returned a {type(out).__name__}: a step "
                         "function must update `param` in place (param.add_(...), param.copy_(...)) "
@@ -122,3 +123,19 @@ def make_optimizer(
 ) -> StepFunctionOptimizer:
     """Shorthand for ``StepFunctionOptimizer(params, step_fn, **hyperparameters)``."""
     return StepFunctionOptimizer(params, step_fn, **hyperparameters)
+
+
+def written_marks(param: torch.Tensor) -> tuple[int, int]:
+    """What changes when ``param`` is written in place or given new data (``param.data = x``)."""
+    return param._version, param.data_ptr()
+
+
+def returned_instead_of_updating(out: Any, param: torch.Tensor, written: bool) -> bool:
+    """True for a step function that returned a new tensor and left ``param`` as it was: the
+    functional habit (``return param - lr * grad``). Any other return value is ignored: ``param``
+    itself, an alias of it (``param.data.sub_(...)`` returns one), or anything returned beside
+    an in-place update."""
+    if not isinstance(out, torch.Tensor) or written or out is param:
+        return False
+    return not (out.shape == param.shape and out.device == param.device
+                and out.untyped_storage().data_ptr() == param.untyped_storage().data_ptr())

@@ -8,7 +8,8 @@ One table per optimizer, in the optimizer's own module, serves both uses:
 Each optimizer has *visible* groups (``basic`` first, then one per hyperparameter the notebook
 teaches) and *extras* (all flags at once, extreme but valid values, tensor learning rates).
 :func:`build_groups` adds the hidden ones: ``extras`` in float64 and float32 on fresh gradient
-sequences, and ``hidden``, the float32 twins of every visible case plus the extras.
+sequences, and ``hidden``, the float32 twins of every visible case plus the extras. A hidden
+check of a visible group also runs its :func:`interactions` with the groups before it.
 """
 
 from __future__ import annotations
@@ -119,6 +120,25 @@ def hidden_twins(cases: tuple[Case, ...] | list[Case]) -> list[Case]:
             tag = str(dtype).removeprefix("torch.")
             out.append(replace(c, name=f"{c.name} (hidden, {tag})", dtype=dtype, seed=None))
     return out
+
+
+def interactions(table: dict[str, Group], name: str) -> list[Case]:
+    """Visible group ``name``'s first setting joined with the first setting of each visible
+    group before it (``basic`` aside, and any it already holds), as hidden twins: a feature
+    must work beside those taught before it (amsgrad with maximize, nesterov with maximize,
+    centered with momentum). Some joins are settings torch refuses; the caller drops those."""
+    visible = [g for g in table.values() if not g.hidden]
+    if name not in [g.name for g in visible] or name == "basic":
+        return []
+    base = table[name].cases[0]
+    out = []
+    for earlier in visible[:[g.name for g in visible].index(name)]:
+        other = earlier.cases[0]
+        if earlier.name == "basic" or other.hyper.keys() <= base.hyper.keys():
+            continue
+        out.append(replace(base, group=name, name=f"{base.name}, with {other.name}",
+                           hyper={**other.hyper, **base.hyper}))
+    return hidden_twins(out)
 
 
 def build_groups(visible: tuple[Group, ...], extras: tuple[Extra, ...]) -> dict[str, Group]:

@@ -171,6 +171,11 @@ NOT_IN_PLACE = Mistake(
 )
 
 
+def _forget_state(param: Tensor, state: dict, hyper: dict[str, Any],
+                  memo: dict[str, Any]) -> None:
+    state.clear()
+
+
 def common_mistakes(step: StepFunction, defaults: dict[str, Any], *,
                     decoupled: bool = False) -> list[Mistake]:
     """The mistakes any optimizer can make, given the hyperparameters it takes.
@@ -193,6 +198,12 @@ def common_mistakes(step: StepFunction, defaults: dict[str, Any], *,
                        "Use the `lr` passed on every call: a learning-rate scheduler changes it "
                        "between steps, so keep nothing computed from it in `state`.",
                        tweaked(step, keep_first_lr)))
+    if set(defaults) - {"lr"}:  # every optimizer but plain GD keeps state, in some settings
+        out.append(Mistake("state_not_kept", "state not kept between calls",
+                           "Every step behaves like the first: write into the `state` dict you "
+                           "are given (`state['m'] = ...`), do not rebind the name "
+                           "(`state = {...}` makes a new dict the next call never sees).",
+                           tweaked(step, _forget_state)))
     if "weight_decay" in defaults and "maximize" in defaults and not decoupled:
         out.append(Mistake("maximize_after_decay", "`maximize` applied after L2 weight decay",
                            "torch negates the gradient first and then adds λ·θ: the decay still "

@@ -111,6 +111,11 @@ def _no_correction_of_v(exp_avg_sq: Tensor, bias_correction2: float, eps: float)
     return 1 / exp_avg_sq.sqrt().add_(eps)
 
 
+def _eps_after_corrected_root(exp_avg_sq: Tensor, bias_correction2: float, eps: float
+                              ) -> Tensor:
+    return 1 / (exp_avg_sq / bias_correction2).sqrt_().add_(eps)
+
+
 def _eps_inside_sqrt(exp_avg_sq: Tensor, bias_correction2: float, eps: float) -> Tensor:
     return (bias_correction2**0.5) / exp_avg_sq.add(eps).sqrt_()
 
@@ -125,7 +130,10 @@ SPECS = [
             group("rectification",
                   # β₂ = 0.9: ρ_∞ = 19, and ρ_t crosses 5 at t = 5 within the first steps
                   ("a short horizon", {"lr": 1e-2, "betas": (0.9, 0.9)}),
-                  ("the threshold crossed late", {"lr": 1e-2, "betas": (0.5, 0.6)})),
+                  # β₂ = 0.75: ρ_∞ = 7, crossed at t = 8, two steps after the default's t = 6
+                  ("the threshold crossed late", {"lr": 1e-2, "betas": (0.5, 0.75)}),
+                  # β₂ = 0.6: ρ_∞ = 4, never crossed: SGD with momentum throughout
+                  ("never rectified", {"lr": 1e-2, "betas": (0.5, 0.6)})),
             group("weight_decay", ("weight_decay (L2)", {"lr": 1e-2, "weight_decay": 0.1})),
             group("decoupled_weight_decay",
                   ("decoupled_weight_decay",
@@ -151,6 +159,10 @@ SPECS = [
                     "The adaptive rate is √(1 − β₂ᵗ)/(√v + ε): v's bias correction sits in "
                     "the numerator.",
                     edit(radam_step, adaptive_lr=_no_correction_of_v)),
+            Mistake("eps_after_corrected_root", "Adam's 1/(√v̂ + ε) as the adaptive rate",
+                    "torch's RAdam adds eps to the root of the *uncorrected* v and corrects "
+                    "through the numerator: √(1 − β₂ᵗ)/(√v + ε), not 1/(√v̂ + ε) as in Adam.",
+                    edit(radam_step, adaptive_lr=_eps_after_corrected_root)),
             Mistake("eps_inside_sqrt", "eps inside the square root",
                     "The adaptive rate is √(1 − β₂ᵗ)/(√v + ε): eps after the root.",
                     edit(radam_step, adaptive_lr=_eps_inside_sqrt)),

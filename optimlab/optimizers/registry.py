@@ -111,6 +111,15 @@ class OptimizerSpec:
         }[impl]
         return self.torch_cls(params, **self.fixed, **hyper, **switches)
 
+    def accepts(self, hyper: dict[str, Any]) -> bool:
+        """Whether torch's twin (or the reference's adapter) takes these settings at all."""
+        param = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)  # Muon takes 2-D only
+        try:
+            self.torch_optimizer([param], **hyper)
+        except (ValueError, TypeError, RuntimeError):
+            return False
+        return True
+
     def impls(self, case: Case, device: str | torch.device = "cpu") -> tuple[Impl, ...]:
         """The oracle's implementations that accept ``case`` on ``device``."""
         if self.torch_cls is None:

@@ -298,8 +298,36 @@ def muon_float32_ns(param, grad, state, *, lr=1e-3, weight_decay=0.1, momentum=0
     param.mul_(1 - lr * weight_decay).add_(x.to(param.dtype), alpha=-lr * ratio)
 
 
+# ---------------------------------------------------------------- what a step returns
+def sgd_returns_the_alias(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0,
+                          weight_decay=0.0, nesterov=False, maximize=False):
+    # in place, and returns what `sub_` returns: an alias of param, not a new tensor
+    g = (-grad if maximize else grad) + weight_decay * param
+    if momentum:
+        buf = state.get("momentum_buffer")
+        buf = g.clone() if buf is None else buf.mul_(momentum).add_(g, alpha=1 - dampening)
+        state["momentum_buffer"] = buf
+        g = g + momentum * buf if nesterov else buf
+    return param.data.sub_(lr * g)
+
+
+def sgd_returns_its_state(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0,
+                          weight_decay=0.0, nesterov=False, maximize=False):
+    # in place, then hands its state back, as some learners do
+    g = (-grad if maximize else grad) + weight_decay * param
+    if momentum:
+        if "buf" in state:
+            state["buf"] = momentum * state["buf"] + (1 - dampening) * g
+        else:
+            state["buf"] = g.clone()
+        g = g + momentum * state["buf"] if nesterov else state["buf"]
+    param.sub_(lr * g)
+    return state
+
+
 MORE_CORRECT = {
-    "sgd": [sgd_data_style, sgd_kwargs, sgd_sutskever_lr_const],
+    "sgd": [sgd_data_style, sgd_kwargs, sgd_sutskever_lr_const, sgd_returns_the_alias,
+            sgd_returns_its_state],
     "gd": [],
     "adagrad": [adagrad_data],
     "adadelta": [adadelta_lerp_rsqrt],
