@@ -214,13 +214,33 @@ def mean(name):
 
 
 @pytest.mark.slow(seconds=10)
-def test_radam_beats_adam_at_lr_0_1_on_every_seed():
-    """"At γ = 0.1 RAdam keeps about 97 % of the test images, Adam about 93 %; on every seed
-    RAdam is ahead"."""
+def test_radam_beats_adam_at_lr_0_1_by_two_points_on_average():
+    """"At γ = 0.1 your RAdam keeps about 97 % of the test images; Adam, between about 93 and
+    95 % on average … RAdam is ahead on average by two points or more"."""
     assert mean("radam") == pytest.approx(0.97, abs=0.007)
-    assert mean("adam") == pytest.approx(0.93, abs=0.007)
-    assert all(a > b for a, b in zip(digits_acc("radam"), digits_acc("adam"), strict=True))
-    assert min(digits_acc("radam")) > max(digits_acc("adam"))
+    assert 0.92 < mean("adam") < 0.96
+    assert mean("radam") - mean("adam") > 0.02
+
+
+@pytest.mark.slow(seconds=20)
+def test_at_lr_0_1_adams_runs_move_with_the_last_bit(monkeypatch):
+    """"At this rate Adam's runs are chaotic: a change in the last bit moves single seeds by a
+    point or more": every initial weight one unit in the last place up (torch.nextafter)."""
+    made = data.digits_network
+
+    def nudged(seed: int = 0, hidden: int = 32) -> torch.nn.Module:
+        model = made(seed=seed, hidden=hidden)
+        with torch.no_grad():
+            for q in model.parameters():
+                q.copy_(torch.nextafter(q, torch.full_like(q, math.inf)))
+        return model
+
+    before = digits_acc("adam")
+    monkeypatch.setattr(data, "digits_network", nudged)
+    split = data.digits()
+    after = [data.train_digits(RUNS["adam"][0], epochs=10, seed=s, split=split).test_accuracy[-1]
+             for s in SEEDS]
+    assert max(abs(a - b) for a, b in zip(before, after, strict=True)) > 0.01, (before, after)
 
 
 @pytest.mark.slow(seconds=10)
@@ -232,10 +252,9 @@ def test_radam_is_adam_times_r_t_and_adam_at_a_lower_lr():
 
 
 @pytest.mark.slow(seconds=10)
-def test_a_50_step_warmup_recovers_little():
-    """"A 50-step warm-up recovers only a little of the gap, within the seeds' spread"."""
-    gain = mean("adam_warmup50") - mean("adam")
-    assert -0.005 < gain < 0.015
+def test_a_50_step_warmup_does_not_close_the_gap():
+    """"A short linear warm-up (50 steps) does not close the gap: it ends about where plain Adam
+    does, above or below it depending on rounding"."""
     assert mean("radam") - mean("adam_warmup50") > 0.02
-    spread = max(digits_acc("adam")) - min(digits_acc("adam"))
-    assert gain < spread
+    spread = max(max(digits_acc(n)) - min(digits_acc(n)) for n in ("adam", "adam_warmup50"))
+    assert abs(mean("adam_warmup50") - mean("adam")) < spread
