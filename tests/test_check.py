@@ -345,3 +345,17 @@ def test_correct_styles_pass_every_groups_hidden_check_with_its_interactions(nam
         if not grp.hidden and check_select_hidden(name, group):
             result = run(fn, name, group, hidden=True)
             assert result.passed, str(result)
+
+
+def test_a_mistake_in_one_part_costs_no_later_parts_hidden_points():
+    """A join runs only where the earlier part passes alone: Adagrad's lr_decay off by one
+    fails lr_decay's checks, and no later part's hidden check (each joins lr_decay)."""
+    wrong = next(m for m in catalogue("adagrad") if m.key == "lr_decay_off_by_one").step_fn
+    assert not run(wrong, "adagrad", "lr_decay", hidden=True, allow_reference=True).passed
+    later = ["initial_accumulator_value", "weight_decay", "maximize"]
+    for group in later:
+        joins = [c for c in check_select_hidden("adagrad", group) if "lr_decay" in c.hyper]
+        assert joins and all(c.alone is not None for c in joins)
+        result = run(wrong, "adagrad", group, hidden=True, allow_reference=True)
+        assert result.passed, str(result)
+        assert not [c for c in result.cases if "lr_decay" in c.case.name], group

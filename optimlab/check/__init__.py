@@ -147,6 +147,10 @@ def check(
                 results.append(CaseResult(case, passed=False, kind="skipped", message=stopped))
                 continue
             impls = spec.impls(case, dev) if torch.device(dev).type == "cuda" else ("single",)
+            if case.alone is not None and not run_case(
+                    fn, spec, case.alone, device=dev, impls=impls, time_limit_s=time_limit,
+                    explain=False, allow_reference=allow_reference).passed:
+                continue  # that part fails alone: its own check counts it, not this join
             res = run_case(fn, spec, case, device=dev, impls=impls,
                            time_limit_s=time_limit, explain=diagnose,
                            allow_reference=allow_reference)

@@ -44,6 +44,10 @@ class Case:
     """Each coordinate's gradient is scaled by a fixed factor in ``10**U(-decades, 0)``."""
     seed: int | None = 0
     """``None`` draws a fresh gradient sequence on every run (hidden groups)."""
+    alone: Case | None = None
+    """For a join of two parts (:func:`interactions`): the earlier part's own case. The join
+    runs only where that passes, so a mistake in the earlier part costs that part's points
+    and not this one's too."""
 
     def __post_init__(self) -> None:
         if self.lr_change and "lr" not in self.hyper:
@@ -126,7 +130,8 @@ def interactions(table: dict[str, Group], name: str) -> list[Case]:
     """Visible group ``name``'s first setting joined with the first setting of each visible
     group before it (``basic`` aside, and any it already holds), as hidden twins: a feature
     must work beside those taught before it (amsgrad with maximize, nesterov with maximize,
-    centered with momentum). Some joins are settings torch refuses; the caller drops those."""
+    centered with momentum). Some joins are settings torch refuses; the caller drops those.
+    Each join carries the earlier part's own case (``alone``), which must pass first."""
     visible = [g for g in table.values() if not g.hidden]
     if name not in [g.name for g in visible] or name == "basic":
         return []
@@ -136,9 +141,11 @@ def interactions(table: dict[str, Group], name: str) -> list[Case]:
         other = earlier.cases[0]
         if earlier.name == "basic" or other.hyper.keys() <= base.hyper.keys():
             continue
-        out.append(replace(base, group=name, name=f"{base.name}, with {other.name}",
-                           hyper={**other.hyper, **base.hyper}))
-    return hidden_twins(out)
+        joined = replace(base, group=name, name=f"{base.name}, with {other.name}",
+                         hyper={**other.hyper, **base.hyper})
+        for twin, alone in zip(hidden_twins([joined]), hidden_twins([other]), strict=True):
+            out.append(replace(twin, alone=alone))
+    return out
 
 
 def build_groups(visible: tuple[Group, ...], extras: tuple[Extra, ...]) -> dict[str, Group]:
