@@ -359,3 +359,21 @@ def test_a_mistake_in_one_part_costs_no_later_parts_hidden_points():
         result = run(wrong, "adagrad", group, hidden=True, allow_reference=True)
         assert result.passed, str(result)
         assert not [c for c in result.cases if "lr_decay" in c.case.name], group
+
+
+def test_a_float64_run_that_agrees_only_to_float32_precision_says_so():
+    case = run(broken.adam_float32_step_count, "adam", "basic").failures[0]
+    assert case.kind == "mismatch" and "float32" in case.message, case.message
+    assert "torch.tensor(...)" in case.message
+
+
+def test_state_rebound_instead_of_kept_is_named():
+    result = run(broken.adam_rebinds_state, "adam", "basic")
+    assert not result.passed and result.mistakes[0].key == "state_not_kept", str(result)
+
+
+def test_the_returned_value_is_ignored_beside_an_in_place_update():
+    assert run(lambda p, g, s, *, lr=1e-3: p.data.sub_(lr * g), "gd").passed  # an alias
+    assert run(lambda p, g, s, *, lr=1e-3: (p.sub_(lr * g), s)[1], "gd").passed  # its state
+    failed = run(broken.returns_new, "gd").failures[0]
+    assert failed.kind == "returned" and "left `param` as it was" in failed.message

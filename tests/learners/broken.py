@@ -178,3 +178,32 @@ def keeps_grad(param, grad, state, *, lr=1e-3, momentum=0.0, dampening=0.0, weig
 def zero_step_in_place(param, grad, state, *, lr=1e-3):
     """Writes to param every step, but the step it computes is zero."""
     param.sub_(0.0 * lr * grad)
+
+
+def adam_float32_step_count(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=0.0, amsgrad=False, maximize=False):
+    """Right but for a float32 step count in the bias corrections (torch.tensor(0.0))."""
+    b1, b2 = betas
+    if not state:
+        state["step"] = torch.tensor(0.0)
+        state["m"] = torch.zeros_like(param)
+        state["v"] = torch.zeros_like(param)
+    state["step"] += 1
+    g = -grad if maximize else grad
+    state["m"].mul_(b1).add_(g, alpha=1 - b1)
+    state["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
+    bc1, bc2 = 1 - b1 ** state["step"], 1 - b2 ** state["step"]
+    param.sub_(lr * (state["m"] / bc1) / ((state["v"] / bc2).sqrt() + eps))
+
+
+def adam_rebinds_state(param, grad, state, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                       weight_decay=0.0, amsgrad=False, maximize=False):
+    """Right on the first step; `state = {...}` makes a dict the next call never sees."""
+    b1, b2 = betas
+    if not state:
+        state = {"step": 0, "m": torch.zeros_like(param), "v": torch.zeros_like(param)}
+    state["step"] += 1
+    t = state["step"]
+    state["m"].mul_(b1).add_(grad, alpha=1 - b1)
+    state["v"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    param.sub_(lr / (1 - b1**t) * state["m"] / ((state["v"] / (1 - b2**t)).sqrt() + eps))
