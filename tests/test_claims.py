@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from optimlab.learn import problems
+from optimlab.learn import data, problems
 
 F64 = torch.float64
 
@@ -199,6 +199,22 @@ def test_adams_normalized_step_reaches_about_3_2_after_quiet_steps():
     assert sizes[2999] == pytest.approx(1.0, rel=1e-3)
     # ≈ 3.16·√(1 − β₂ᵗ) at t = 3001: about 3.1
     assert sizes[3000] == pytest.approx(0.1 / math.sqrt(0.001), rel=0.05)
+
+
+def nudge_digits_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, every digits network starts with each initial weight one unit in the last
+    place up (torch.nextafter): a change no figure could show, for the claims about chaotic
+    runs (notebooks 11 and 15)."""
+    made = data.digits_network
+
+    def nudged(seed: int = 0, hidden: int = 32) -> torch.nn.Module:
+        model = made(seed=seed, hidden=hidden)
+        with torch.no_grad():
+            for q in model.parameters():
+                q.copy_(torch.nextafter(q, torch.full_like(q, math.inf)))
+        return model
+
+    monkeypatch.setattr(data, "digits_network", nudged)
 
 
 # ------------------------------------------------------------------ 09 Adamax: one spike

@@ -15,6 +15,8 @@ from optimlab.learn import data
 from optimlab.optimizers.radam import rectification as _rect
 from optimlab.optimizers.radam import sma_length
 
+from .test_claims import nudge_digits_networks
+
 F64 = torch.float64
 
 
@@ -226,17 +228,8 @@ def test_radam_beats_adam_at_lr_0_1_by_two_points_on_average():
 def test_at_lr_0_1_adams_runs_move_with_the_last_bit(monkeypatch):
     """"At this rate Adam's runs are chaotic: a change in the last bit moves single seeds by a
     point or more": every initial weight one unit in the last place up (torch.nextafter)."""
-    made = data.digits_network
-
-    def nudged(seed: int = 0, hidden: int = 32) -> torch.nn.Module:
-        model = made(seed=seed, hidden=hidden)
-        with torch.no_grad():
-            for q in model.parameters():
-                q.copy_(torch.nextafter(q, torch.full_like(q, math.inf)))
-        return model
-
     before = digits_acc("adam")
-    monkeypatch.setattr(data, "digits_network", nudged)
+    nudge_digits_networks(monkeypatch)
     split = data.digits()
     after = [data.train_digits(RUNS["adam"][0], epochs=10, seed=s, split=split).test_accuracy[-1]
              for s in SEEDS]

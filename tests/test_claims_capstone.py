@@ -18,6 +18,8 @@ from optimlab import make_optimizer, reference
 from optimlab.learn import data, schedules
 from optimlab.learn.schedules import spread
 
+from .test_claims import nudge_digits_networks
+
 F64 = torch.float64
 
 
@@ -260,16 +262,7 @@ def test_at_this_rate_a_nudge_in_the_last_bit_moves_the_end_by_points(warm, spli
     """"Neither is reliably ahead": every initial weight moved by one unit in the last place
     (torch.nextafter) moves some run's final test accuracy by more than a point, so which
     schedule ends ahead is rounding, not a property of the warm-up."""
-    made = data.digits_network
-
-    def nudged(seed: int = 0, hidden: int = 32) -> torch.nn.Module:
-        model = made(seed=seed, hidden=hidden)
-        with torch.no_grad():
-            for q in model.parameters():
-                q.copy_(torch.nextafter(q, torch.full_like(q, math.inf)))
-        return model
-
-    monkeypatch.setattr(data, "digits_network", nudged)
+    nudge_digits_networks(monkeypatch)
     again = {w: schedules.warmup_runs(torch.optim.Adam, w, split=split) for w in (False, True)}
     moved = [abs(a.test_accuracy - b.test_accuracy)
              for w in (False, True) for a, b in zip(warm[w], again[w], strict=True)]
