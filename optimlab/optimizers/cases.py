@@ -132,12 +132,12 @@ def interactions(table: dict[str, Group], name: str) -> list[Case]:
     must work beside those taught before it (amsgrad with maximize, nesterov with maximize,
     centered with momentum). Some joins are settings torch refuses; the caller drops those.
     Each join carries the earlier part's own case (``alone``), which must pass first."""
-    visible = [g for g in table.values() if not g.hidden]
-    if name not in [g.name for g in visible] or name == "basic":
+    visible = [g.name for g in table.values() if not g.hidden]
+    if name not in visible or name == "basic":
         return []
     base = table[name].cases[0]
     out = []
-    for earlier in visible[:[g.name for g in visible].index(name)]:
+    for earlier in (table[g] for g in visible[:visible.index(name)]):
         other = earlier.cases[0]
         if earlier.name == "basic" or other.hyper.keys() <= base.hyper.keys():
             continue
